@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .errors import InputError
 from .files import atomic_dir, atomic_path
 
 logger = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".gif")
 
 
-class VideoError(ValueError):
+class VideoError(InputError):
     """A video file that cannot be read or written; the message names the fix."""
 
 

@@ -10,10 +10,11 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from ..errors import InputError
 from .palette import MAX_OBJECTS, PALETTE, solid_counts, decode_palette, palette_colour
 
 
-class TrajectoryError(ValueError):
+class TrajectoryError(InputError):
     """Invalid trajectory data; the message names the problem and the fix."""
 
 
