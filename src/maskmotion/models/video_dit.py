@@ -1,0 +1,271 @@
+"""A small video DiT with TTM conditioning (MovieGen / Wan style).
+
+Self-attention over every token of the clip, cross-attention to the prompt, adaLN time
+conditioning, flow matching. Conditions are concatenated with the noisy video along
+channels. The first K blocks gain METHOD.md's two extra layers (masked self-attention
+and masked cross-attention to the local prompts), residual with zero-initialised output
+projections.
+
+The network predicts the clean sample x0 (a token carries more values than the width,
+where velocity prediction fails; see DESIGN.md); `output_base` optionally makes that a
+residual over one of the conditions (e.g. the warp preview).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid
+from .common import Attention, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
+
+
+@dataclass
+class VideoDiTConfig:
+    """Everything that defines a `VideoDiT`; saved beside its weights.
+
+    Attributes:
+        frames, height, width: clip size in pixels.
+        out_channels: channels of the generated video (3: RGB or a colour-mask render).
+        cond_channels: channels of the concatenated visual conditions.
+        cond_names: a name per 3-channel condition image, in order (documentation and
+            `output_base` lookup), e.g. ["first_frame", "trajectory", "warp"].
+        patch_size: (pt, ph, pw) pixels per token.
+        dim, depth, num_heads, mlp_ratio: transformer size.
+        text_dim: width of the prompt token states (all-MiniLM-L6-v2: 384).
+        masked_blocks: K; the first K blocks gain masked self- and cross-attention.
+        masked_self, masked_cross: False keeps that extra layer but unmasked, so
+            ablations stay parameter-matched (and TI2V is masked_blocks=K with both False).
+        cross_region: "box" or "pixel" regions for masked cross-attention.
+        head: "linear" (unpatchify) or "conv" (unpatchify to features, then two 3x3
+            convolutions that also see the full-resolution conditions: no block artefacts).
+        head_channels: feature channels of the conv head.
+        output_base: name of a condition image the prediction is a residual over, or "".
+    """
+
+    frames: int = 16
+    height: int = 64
+    width: int = 64
+    out_channels: int = 3
+    cond_channels: int = 9
+    cond_names: list[str] = field(default_factory=lambda: ["first_frame", "trajectory", "warp"])
+    patch_size: tuple[int, int, int] = (2, 8, 8)
+    dim: int = 192
+    depth: int = 6
+    num_heads: int = 6
+    mlp_ratio: float = 4.0
+    text_dim: int = 384
+    masked_blocks: int = 2
+    masked_self: bool = True
+    masked_cross: bool = True
+    cross_region: str = "box"
+    head: str = "conv"
+    head_channels: int = 32
+    output_base: str = "warp"
+
+    def __post_init__(self) -> None:
+        self.patch_size = tuple(int(p) for p in self.patch_size)  # JSON gives lists
+        pt, ph, pw = self.patch_size
+        if self.frames % pt or self.height % ph or self.width % pw:
+            raise ValueError(
+                f"clip {self.frames}x{self.height}x{self.width} is not divisible by patch size {self.patch_size}"
+            )
+        if not 0 <= self.masked_blocks <= self.depth:
+            raise ValueError(f"masked_blocks must lie in 0..depth ({self.depth}), got {self.masked_blocks}")
+        if self.cond_channels != 3 * len(self.cond_names):
+            raise ValueError(f"cond_channels ({self.cond_channels}) must be 3 per name in cond_names {self.cond_names}")
+        if self.output_base and self.output_base not in self.cond_names:
+            raise ValueError(f"output_base {self.output_base!r} is not one of cond_names {self.cond_names}")
+        if self.head not in ("linear", "conv"):
+            raise ValueError(f"head must be 'linear' or 'conv', got {self.head!r}")
+        if self.cross_region not in ("box", "pixel"):
+            raise ValueError(f"cross_region must be 'box' or 'pixel', got {self.cross_region!r}")
+
+    @property
+    def token_grid(self) -> TokenGrid:
+        return TokenGrid(patch_size=self.patch_size)
+
+    @property
+    def grid_shape(self) -> tuple[int, int, int]:
+        pt, ph, pw = self.patch_size
+        return self.frames // pt, self.height // ph, self.width // pw
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["patch_size"] = list(self.patch_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoDiTConfig":
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown VideoDiT config field(s) {unknown}")
+        return cls(**d)
+
+
+class VideoDiTBlock(nn.Module):
+    def __init__(self, cfg: VideoDiTConfig, with_masked_layers: bool) -> None:
+        super().__init__()
+        d = cfg.dim
+        self.norm1 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.attn = Attention(d, cfg.num_heads)
+        self.norm2 = nn.LayerNorm(d, eps=1e-6)
+        self.cross = Attention(d, cfg.num_heads)
+        self.norm3 = nn.LayerNorm(d, elementwise_affine=False, eps=1e-6)
+        self.mlp = Mlp(d, cfg.mlp_ratio)
+        self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
+        self.masked_self = self.masked_cross = None
+        if with_masked_layers:
+            self.masked_self = MaskedSelfAttention(d, cfg.num_heads, masked=cfg.masked_self)
+            self.masked_cross = MaskedCrossAttention(d, cfg.text_dim, cfg.num_heads, masked=cfg.masked_cross)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        temb: torch.Tensor,
+        context: torch.Tensor,
+        context_mask: torch.Tensor,
+        groups: BatchTokenGroups | None,
+        local_states: torch.Tensor | None,
+        local_ids: torch.Tensor | None,
+    ) -> torch.Tensor:
+        s1, c1, g1, s2, c2, g2 = self.ada(temb).chunk(6, dim=-1)  # (B, D) each
+        x = x + g1[:, None] * self.attn(modulate(self.norm1(x), s1, c1))
+        if self.masked_self is not None:
+            x = self.masked_self(x, groups)
+        x = x + self.cross(self.norm2(x), context, context_mask)
+        if self.masked_cross is not None:
+            x = self.masked_cross(x, groups, local_states, local_ids)
+        return x + g2[:, None] * self.mlp(modulate(self.norm3(x), s2, c2))
+
+
+class VideoDiT(nn.Module):
+    """x0-predicting video DiT: (noisy video, t, conditions, prompts, groups) -> clean video."""
+
+    def __init__(self, cfg: VideoDiTConfig) -> None:
+        super().__init__()
+        self.cfg = cfg
+        pt, ph, pw = cfg.patch_size
+        in_ch = cfg.out_channels + cfg.cond_channels + 1  # + the "conditions present" flag
+        self.patch_embed = nn.Conv3d(in_ch, cfg.dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        self.register_buffer("pos", sincos_3d(*cfg.grid_shape, cfg.dim), persistent=False)  # (N, D)
+        self.time = TimestepEmbedder(cfg.dim)
+        self.text = TextContext(cfg.text_dim, cfg.dim)
+        self.blocks = nn.ModuleList(VideoDiTBlock(cfg, i < cfg.masked_blocks) for i in range(cfg.depth))
+        self.norm_out = nn.LayerNorm(cfg.dim, elementwise_affine=False, eps=1e-6)
+        self.ada_out = nn.Sequential(nn.SiLU(), nn.Linear(cfg.dim, 2 * cfg.dim))
+        feat = cfg.head_channels if cfg.head == "conv" else cfg.out_channels
+        self.proj_out = nn.Linear(cfg.dim, pt * ph * pw * feat)
+        if cfg.head == "conv":
+            # Per-frame 3x3 convolutions over [token features | conditions | noisy input].
+            self.conv_head = nn.Sequential(
+                nn.Conv3d(feat + in_ch, cfg.head_channels, (1, 3, 3), padding=(0, 1, 1)),
+                nn.SiLU(),
+                nn.Conv3d(cfg.head_channels, cfg.out_channels, (1, 3, 3), padding=(0, 1, 1)),
+            )
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        for name, m in self.named_modules():
+            if "masked_" in name:
+                continue  # the masked layers initialise themselves (zero output)
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                nn.init.zeros_(m.bias)
+        w = self.patch_embed.weight
+        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
+        nn.init.zeros_(self.patch_embed.bias)
+        for block in self.blocks:  # adaLN-Zero: every block starts as the identity
+            nn.init.zeros_(block.ada[-1].weight)
+            nn.init.zeros_(block.ada[-1].bias)
+        nn.init.zeros_(self.ada_out[-1].weight)
+        nn.init.zeros_(self.ada_out[-1].bias)
+        last = self.conv_head[-1] if self.cfg.head == "conv" else self.proj_out
+        nn.init.zeros_(last.weight)
+        nn.init.zeros_(last.bias)
+
+    def num_parameters(self) -> int:
+        return sum(p.numel() for p in self.parameters())
+
+    def token_groups(self, ids: torch.Tensor | list, num_objects: list[int] | None = None) -> BatchTokenGroups:
+        """Token groups for a batch of trajectories' ids (each (T, H, W)) at this model's grid."""
+        from ..attention import build_token_groups
+
+        samples = [
+            build_token_groups(
+                ids[i], self.cfg.token_grid, None if num_objects is None else num_objects[i], self.cfg.cross_region
+            )
+            for i in range(len(ids))
+        ]
+        return BatchTokenGroups.from_samples(samples)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        t: torch.Tensor,
+        cond: torch.Tensor,
+        text_states: torch.Tensor,
+        text_mask: torch.Tensor,
+        groups: BatchTokenGroups | None = None,
+        local_states: torch.Tensor | None = None,
+        local_ids: torch.Tensor | None = None,
+        visual: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Predict the clean video.
+
+        Args:
+            x: noisy video (B, C, T, H, W) in [-1, 1] scale; t: flow time (B,) in [0, 1].
+            cond: visual conditions (B, Cc, T, H, W) (one-frame conditions repeated over T).
+            text_states, text_mask: prompt tokens (B, M, Dt) and their mask (B, M).
+            groups: token groups (needed when the model has masked layers).
+            local_states, local_ids: local prompts' tokens concatenated (B, Ml, Dt) and
+                each token's object id (B, Ml), 0 = padding.
+            visual: (B,) bool, False drops the visual conditions (guidance, dropout).
+        Returns:
+            (B, C, T, H, W) predicted clean video.
+        """
+        cfg = self.cfg
+        b = x.shape[0]
+        if x.shape[1:] != (cfg.out_channels, cfg.frames, cfg.height, cfg.width):
+            raise ValueError(
+                f"x must be (B, {cfg.out_channels}, {cfg.frames}, {cfg.height}, {cfg.width}), got {tuple(x.shape)}"
+            )
+        if cond.shape != (b, cfg.cond_channels, *x.shape[2:]):
+            raise ValueError(f"cond must be (B, {cfg.cond_channels}, T, H, W) like x, got {tuple(cond.shape)}")
+        if cfg.masked_blocks and groups is None:
+            raise ValueError("this model has masked layers: pass the token groups of the trajectory")
+        keep = torch.ones(b, dtype=x.dtype, device=x.device) if visual is None else visual.to(x.dtype)
+        cond = cond * keep[:, None, None, None, None]
+        flag = keep[:, None, None, None, None].expand(b, 1, *x.shape[2:])
+        inp = torch.cat([x, cond, flag], dim=1)  # (B, C + Cc + 1, T, H, W)
+
+        h = self.patch_embed(inp).flatten(2).transpose(1, 2) + self.pos  # (B, N, D)
+        temb = self.time(t)  # (B, D)
+        context, context_mask = self.text(text_states, text_mask)
+        if local_states is None and cfg.masked_blocks:
+            local_states = text_states.new_zeros(b, 1, cfg.text_dim)
+            local_ids = torch.zeros(b, 1, dtype=torch.long, device=x.device)
+        for block in self.blocks:
+            h = block(h, temb, context, context_mask, groups, local_states, local_ids)
+
+        shift, scale = self.ada_out(temb).chunk(2, dim=-1)
+        h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, pt*ph*pw*F)
+        out = self._unpatchify(h)  # (B, F, T, H, W)
+        if cfg.head == "conv":
+            out = self.conv_head(torch.cat([out, inp], dim=1))
+        if cfg.output_base:
+            i = cfg.cond_names.index(cfg.output_base)
+            out = out + cond[:, 3 * i : 3 * i + 3]
+        return out
+
+    def _unpatchify(self, h: torch.Tensor) -> torch.Tensor:
+        gt, gh, gw = self.cfg.grid_shape
+        pt, ph, pw = self.cfg.patch_size
+        b = h.shape[0]
+        h = h.view(b, gt, gh, gw, pt, ph, pw, -1)
+        h = h.permute(0, 7, 1, 4, 2, 5, 3, 6)  # (B, F, gt, pt, gh, ph, gw, pw)
+        return h.reshape(b, -1, gt * pt, gh * ph, gw * pw)
