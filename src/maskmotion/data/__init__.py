@@ -1,0 +1,1 @@
+"""Training and test data: the synthetic sprites world (`maskmotion.data.sprites`)."""
