@@ -24,12 +24,35 @@ import torch
 from torch import nn
 
 from ..attention import MaskedCrossAttention
+from ..trajectory import MotionTrack
 from .common import Attention, Mlp, TextContext, TimestepEmbedder, modulate, sincos_1d
 
 #: Per-channel units of the normalised motion: dx, dy (fraction of width/height),
 #: log sx, log sy, angle (radians). Divided by these, typical values are O(1).
 DEFAULT_MOTION_SCALE = [0.25, 0.25, 0.3, 0.3, 3.0]
 MASK_CROP = 8  # side of the object's first-frame mask thumbnail in its features
+
+
+def encode_motion(tracks: list[MotionTrack], size: tuple[int, int]) -> np.ndarray:
+    """Tracks -> (L, T, 5) raw motion: dx/W, dy/H, log sx, log sy, angle (radians,
+    counter-clockwise on screen). Sizes are divided out so a model trained at one
+    resolution reads motion the same way at another."""
+    h, w = size
+    rows = [
+        np.stack([tr.dx / w, tr.dy / h, np.log(tr.sx), np.log(tr.sy), np.deg2rad(tr.angle)], axis=1)
+        for tr in tracks
+    ]
+    return np.stack(rows).astype(np.float32)
+
+
+def decode_motion(motion: np.ndarray, size: tuple[int, int]) -> list[MotionTrack]:
+    """(L, T, 5) raw motion -> one `MotionTrack` per object (inverse of `encode_motion`)."""
+    h, w = size
+    motion = np.asarray(motion, dtype=np.float64)
+    return [
+        MotionTrack(m[:, 0] * w, m[:, 1] * h, np.exp(m[:, 2]), np.exp(m[:, 3]), np.rad2deg(m[:, 4]))
+        for m in motion
+    ]
 
 
 def object_feature_dim() -> int:

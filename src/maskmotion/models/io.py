@@ -1,0 +1,100 @@
+"""Saving and loading models: a folder with ``config.json`` and ``model.safetensors``.
+
+Loading is strict: a missing folder, a corrupt weights file, or keys that do not match
+the config fail with one clear error naming the file and the fix.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..files import atomic_path, write_text_atomic
+from .motion_dit import MotionDiT, MotionDiTConfig
+from .video_dit import VideoDiT, VideoDiTConfig
+
+MODEL_TYPES: dict[str, tuple[type[nn.Module], type]] = {
+    "video_dit": (VideoDiT, VideoDiTConfig),
+    "motion_dit": (MotionDiT, MotionDiTConfig),
+}
+CONFIG_NAME = "config.json"
+WEIGHTS_NAME = "model.safetensors"
+
+
+class WeightsError(InputError):
+    """A model folder that cannot be loaded."""
+
+
+def model_type_of(model: nn.Module) -> str:
+    for name, (cls, _) in MODEL_TYPES.items():
+        if isinstance(model, cls):
+            return name
+    raise TypeError(f"cannot save a {type(model).__name__}; known types: {sorted(MODEL_TYPES)}")
+
+
+def save_model(model: nn.Module, folder: str | os.PathLike, extra: dict | None = None) -> Path:
+    """Write ``config.json`` (type, config, extra metadata) and ``model.safetensors``."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp))
+    meta = {"model_type": model_type_of(model), "config": model.cfg.to_dict(), **(extra or {})}
+    write_text_atomic(folder / CONFIG_NAME, json.dumps(meta, indent=2))
+    return folder
+
+
+def read_model_config(folder: str | os.PathLike) -> dict:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise WeightsError(f"weights folder {folder} does not exist; give a folder written by save_pretrained")
+    path = folder / CONFIG_NAME
+    if not path.is_file():
+        raise WeightsError(f"{folder} has no {CONFIG_NAME}; it is not a maskmotion model folder")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path} is not valid JSON ({exc}); re-export the model") from None
+    if meta.get("model_type") not in MODEL_TYPES:
+        raise WeightsError(f"{path}: unknown model_type {meta.get('model_type')!r}; expected one of {sorted(MODEL_TYPES)}")
+    return meta
+
+
+def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
+    """Build the model a folder's config describes and load its weights strictly."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    meta = read_model_config(folder)
+    cls, cfg_cls = MODEL_TYPES[meta["model_type"]]
+    try:
+        cfg = cfg_cls.from_dict(meta["config"])
+    except (TypeError, ValueError) as exc:
+        raise WeightsError(f"{folder / CONFIG_NAME}: bad model config ({exc})") from None
+    weights = folder / WEIGHTS_NAME
+    if not weights.is_file():
+        raise WeightsError(f"{folder} has no {WEIGHTS_NAME}; copy the weights file there")
+    try:
+        state = load_file(str(weights), device="cpu")
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise WeightsError(f"{weights} is corrupt or not a safetensors file ({exc}); re-download or re-export it") from None
+    model = cls(cfg)
+    own = model.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
+    if missing or unexpected or wrong:
+        raise WeightsError(
+            f"{weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"wrong shape {wrong[:5]}; the weights and config.json come from different models"
+        )
+    model.load_state_dict(state)
+    return model.to(device).eval()

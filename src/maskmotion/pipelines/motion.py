@@ -1,0 +1,149 @@
+"""`MotionPipeline`: TTM stage 1, image + first-frame masks + text -> mask trajectory.
+
+The compact form: flow matching over each object's `MotionTrack` with `MotionDiT`,
+rendered into the trajectory by warping the first-frame masks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..models import MotionDiT, euler_sample, object_features, x0_from_velocity
+from ..models.io import load_model, save_model
+from ..models.motion_dit import decode_motion
+from ..text import TextEncoder
+from ..trajectory import MaskTrajectory, MotionTrack, TrajectoryObject, warp_masks
+from .guidance import guided
+from .inputs import encode_local_prompts, encode_prompts
+
+
+@dataclass
+class MotionPipelineOutput:
+    trajectory: MaskTrajectory
+    tracks: dict[int, MotionTrack]
+    motion: np.ndarray  # (L, T, 5) raw motion, see `encode_motion`
+
+
+@dataclass
+class MotionInputs:
+    """One stage-1 sample's model inputs, before batching."""
+
+    features: np.ndarray  # (L, F)
+    motion_prompt: str
+    local_prompts: list[str]
+
+
+class MotionPipeline:
+    """Stage 1 sampler. ``text_encoder`` defaults to the bundled MiniLM."""
+
+    default_steps = 25
+    default_visual_guidance = 1.0
+    default_text_guidance = 1.5
+
+    def __init__(self, model: MotionDiT, text_encoder: TextEncoder | None = None, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.text_encoder = text_encoder if text_encoder is not None else TextEncoder(device="cpu")
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, text_encoder: TextEncoder | None = None, device="cpu") -> "MotionPipeline":
+        model = load_model(path, device)
+        if not isinstance(model, MotionDiT):
+            raise InputError(f"{path} holds a {type(model).__name__}, not a stage-1 motion model")
+        return cls(model, text_encoder, device)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        return save_model(self.model, path)
+
+    # ---- batched core, shared with training evaluation ---------------------------------
+    @torch.no_grad()
+    def sample(
+        self,
+        inputs: Sequence[MotionInputs],
+        num_inference_steps: int | None = None,
+        visual_guidance_scale: float | None = None,
+        text_guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
+    ) -> list[np.ndarray]:
+        """Sample raw motion (L_i, T, 5) for each input."""
+        steps = num_inference_steps or self.default_steps
+        s_i = self.default_visual_guidance if visual_guidance_scale is None else visual_guidance_scale
+        s_t = self.default_text_guidance if text_guidance_scale is None else text_guidance_scale
+        cfg = self.model.cfg
+        b = len(inputs)
+        n_obj = max(len(i.local_prompts) for i in inputs)
+        feats = torch.zeros(b, n_obj, cfg.feature_dim)
+        present = torch.zeros(b, n_obj, dtype=torch.bool)
+        for k, inp in enumerate(inputs):
+            feats[k, : len(inp.features)] = torch.from_numpy(inp.features)
+            present[k, : len(inp.features)] = True
+        text, text_mask = encode_prompts(self.text_encoder, [i.motion_prompt for i in inputs])
+        local, owner = encode_local_prompts(
+            self.text_encoder, [i.local_prompts for i in inputs], [list(range(1, len(i.local_prompts) + 1)) for i in inputs]
+        )
+        dev = self.device
+        feats, present, text, text_mask, local, owner = (x.to(dev) for x in (feats, present, text, text_mask, local, owner))
+        model = self.model
+
+        def predict(x, t, visual, use_text):
+            reps = x.shape[0] // b
+            tm = text_mask.repeat(reps, 1) & use_text[:, None]
+            own = owner.repeat(reps, 1) * use_text[:, None]
+            v = model(
+                x, t, feats.repeat(reps, 1, 1), present.repeat(reps, 1), text.repeat(reps, 1, 1), tm,
+                local.repeat(reps, 1, 1), own, visual,
+            )
+            return x0_from_velocity(x, v, t)
+
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        noise = torch.randn(b, n_obj, cfg.frames, cfg.motion_channels, generator=gen).to(dev)
+        x0 = euler_sample(guided(predict, s_i, s_t), noise, steps, callback=callback_on_step_end)
+        raw = model.denormalise(x0).cpu().numpy()
+        return [raw[k, : len(inputs[k].local_prompts)] for k in range(b)]
+
+    # ---- the user-facing call ----------------------------------------------------------------
+    def __call__(
+        self,
+        image: np.ndarray,
+        first_ids: np.ndarray,
+        objects: Sequence[TrajectoryObject],
+        motion_prompt: str,
+        num_inference_steps: int | None = None,
+        visual_guidance_scale: float | None = None,
+        text_guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
+        fps: float = 8.0,
+    ) -> MotionPipelineOutput:
+        """Generate a mask trajectory.
+
+        Args:
+            image: first frame (H, W, 3) uint8.
+            first_ids: first-frame instance masks (H, W) uint8, object ids as in ``objects``.
+            objects: the objects to move, with their local prompts.
+            motion_prompt: the motion-only prompt.
+        """
+        image, first_ids = np.asarray(image), np.asarray(first_ids)
+        if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+            raise InputError(f"image must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
+        if first_ids.shape != image.shape[:2]:
+            raise InputError(f"masks are {first_ids.shape[1]}x{first_ids.shape[0]} but the image is {image.shape[1]}x{image.shape[0]}; give masks of the image's size")
+        if not objects:
+            raise InputError("no objects to animate: give at least one object with a mask")
+        ids = [o.id for o in objects]
+        absent = [o.name for o in objects if not (first_ids == o.id).any()]
+        if absent:
+            raise InputError(f"object(s) {absent} have no pixels in the first-frame masks")
+        inp = MotionInputs(object_features(image, first_ids, ids), motion_prompt, [o.prompt for o in objects])
+        raw = self.sample([inp], num_inference_steps, visual_guidance_scale, text_guidance_scale, generator, callback_on_step_end)[0]
+        tracks = dict(zip(ids, decode_motion(raw, first_ids.shape)))
+        traj_ids = warp_masks(first_ids, tracks, self.model.cfg.frames)
+        return MotionPipelineOutput(MaskTrajectory(traj_ids, list(objects), fps), tracks, raw)

@@ -1,0 +1,153 @@
+"""`VideoPipeline`: TTM stage 2, image + mask trajectory + prompts -> video."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..models import VideoDiT, euler_sample
+from ..models.io import load_model, save_model
+from ..render import warp_preview
+from ..text import TextEncoder
+from ..trajectory import MaskTrajectory
+from .guidance import guided
+from .inputs import encode_local_prompts, encode_prompts, to_uint8, video_condition
+
+OUTPUT_TYPES = ("np", "pt", "pil")
+
+
+@dataclass
+class VideoInputs:
+    """One stage-2 sample's inputs, before batching."""
+
+    image: np.ndarray  # (H, W, 3) uint8 first frame
+    trajectory: MaskTrajectory  # objects carry the local prompts
+    prompt: str
+    warp: np.ndarray | None = None  # (T, H, W, 3) uint8; computed when the model needs it
+
+
+class VideoPipeline:
+    """Stage 2 sampler. ``text_encoder`` defaults to the bundled MiniLM."""
+
+    default_steps = 20
+    default_visual_guidance = 1.0
+    default_text_guidance = 1.0
+
+    def __init__(self, model: VideoDiT, text_encoder: TextEncoder | None = None, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.text_encoder = text_encoder if text_encoder is not None else TextEncoder(device="cpu")
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, text_encoder: TextEncoder | None = None, device="cpu") -> "VideoPipeline":
+        model = load_model(path, device)
+        if not isinstance(model, VideoDiT):
+            raise InputError(f"{path} holds a {type(model).__name__}, not a stage-2 video model")
+        return cls(model, text_encoder, device)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        return save_model(self.model, path)
+
+    def _check(self, inp: VideoInputs) -> None:
+        cfg = self.model.cfg
+        t, h, w = inp.trajectory.ids.shape
+        if (t, h, w) != (cfg.frames, cfg.height, cfg.width):
+            raise InputError(
+                f"trajectory is {t} frames of {w}x{h}; this model renders {cfg.frames} frames of "
+                f"{cfg.width}x{cfg.height}: resize it (MaskTrajectory.resize) first"
+            )
+        if inp.image.shape != (h, w, 3) or inp.image.dtype != np.uint8:
+            raise InputError(f"image must be ({h}, {w}, 3) uint8 like the trajectory, got {inp.image.shape} {inp.image.dtype}")
+
+    @torch.no_grad()
+    def sample(
+        self,
+        inputs: Sequence[VideoInputs],
+        num_inference_steps: int | None = None,
+        visual_guidance_scale: float | None = None,
+        text_guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
+    ) -> torch.Tensor:
+        """Sample a batch: (B, 3, T, H, W) float in [-1, 1]."""
+        steps = num_inference_steps or self.default_steps
+        s_i = self.default_visual_guidance if visual_guidance_scale is None else visual_guidance_scale
+        s_t = self.default_text_guidance if text_guidance_scale is None else text_guidance_scale
+        model, cfg, dev = self.model, self.model.cfg, self.device
+        for inp in inputs:
+            self._check(inp)
+        conds = []
+        for inp in inputs:
+            images = {"first_frame": inp.image, "trajectory": inp.trajectory.render()}
+            if "warp" in cfg.cond_names:
+                images["warp"] = inp.warp if inp.warp is not None else warp_preview(inp.image, inp.trajectory)
+            conds.append(video_condition(images, cfg.cond_names, cfg.frames))
+        cond = torch.stack(conds).to(dev)  # (B, Cc, T, H, W)
+        text, text_mask = encode_prompts(self.text_encoder, [i.prompt for i in inputs])
+        local, owner = encode_local_prompts(
+            self.text_encoder,
+            [[o.prompt for o in i.trajectory.objects] for i in inputs],
+            [[o.id for o in i.trajectory.objects] for i in inputs],
+        )
+        groups = model.token_groups(
+            [torch.from_numpy(i.trajectory.ids) for i in inputs], [max(i.trajectory.object_ids, default=0) for i in inputs]
+        ) if cfg.masked_blocks else None
+        text, text_mask, local, owner = (x.to(dev) for x in (text, text_mask, local, owner))
+        groups = groups.to(dev) if groups is not None else None
+        b = len(inputs)
+        # Repeated groups are built once per guidance batch size, so their attention
+        # plans are cached across all denoising steps.
+        repeated: dict[int, object] = {}
+
+        def predict(x, t, visual, use_text):
+            reps = x.shape[0] // b
+            if groups is not None and reps not in repeated:
+                repeated[reps] = groups.repeat(reps)
+            return model(
+                x, t, cond.repeat(reps, 1, 1, 1, 1), text.repeat(reps, 1, 1), text_mask.repeat(reps, 1) & use_text[:, None],
+                repeated.get(reps),
+                local.repeat(reps, 1, 1), owner.repeat(reps, 1) * use_text[:, None], visual,
+            )
+
+        gen = generator if generator is not None else torch.Generator().manual_seed(0)
+        noise = torch.randn(b, cfg.out_channels, cfg.frames, cfg.height, cfg.width, generator=gen).to(dev)
+        return euler_sample(guided(predict, s_i, s_t), noise, steps, callback=callback_on_step_end)
+
+    def __call__(
+        self,
+        image: np.ndarray,
+        trajectory: MaskTrajectory,
+        prompt: str,
+        num_inference_steps: int | None = None,
+        visual_guidance_scale: float | None = None,
+        text_guidance_scale: float | None = None,
+        generator: torch.Generator | None = None,
+        callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
+        output_type: str = "np",
+    ):
+        """Render the video of ``trajectory`` starting at ``image``.
+
+        Returns (T, H, W, 3) uint8 for ``output_type="np"``, a (T, 3, H, W) float tensor in
+        [0, 1] for "pt", or a list of PIL images for "pil".
+        """
+        if output_type not in OUTPUT_TYPES:
+            raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        video = self.sample(
+            [VideoInputs(np.asarray(image), trajectory, prompt)],
+            num_inference_steps, visual_guidance_scale, text_guidance_scale, generator, callback_on_step_end,
+        )[0]  # (3, T, H, W)
+        frames = video.movedim(0, 1)  # (T, 3, H, W)
+        if output_type == "pt":
+            return frames.clamp(-1, 1).add(1).div(2).cpu()
+        arr = to_uint8(frames)
+        if output_type == "pil":
+            from PIL import Image
+
+            return [Image.fromarray(f) for f in arr]
+        return arr
