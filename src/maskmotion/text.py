@@ -66,7 +66,7 @@ class TextEncoder:
         self._cache_size = cache_size
 
     @torch.no_grad()
-    def _encode_uncached(self, prompts: list[str]) -> list[torch.Tensor]:
+    def encode_uncached(self, prompts: list[str]) -> list[torch.Tensor]:
         tok = self.tokenizer(
             prompts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
         ).to(self.device)
@@ -93,7 +93,7 @@ class TextEncoder:
             else:
                 todo.setdefault(p, []).append(i)
         if todo:
-            for p, states in zip(todo, self._encode_uncached(list(todo))):
+            for p, states in zip(todo, self.encode_uncached(list(todo))):
                 self._cache[p] = states
                 for i in todo[p]:
                     out[i] = states

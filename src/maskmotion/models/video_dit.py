@@ -85,6 +85,11 @@ class VideoDiTConfig:
             raise ValueError(f"cross_region must be 'box' or 'pixel', got {self.cross_region!r}")
 
     @property
+    def needs_groups(self) -> bool:
+        """Whether any layer is masked (unmasked baselines need no trajectory groups)."""
+        return self.masked_blocks > 0 and (self.masked_self or self.masked_cross)
+
+    @property
     def token_grid(self) -> TokenGrid:
         return TokenGrid(patch_size=self.patch_size)
 
@@ -236,7 +241,7 @@ class VideoDiT(nn.Module):
             )
         if cond.shape != (b, cfg.cond_channels, *x.shape[2:]):
             raise ValueError(f"cond must be (B, {cfg.cond_channels}, T, H, W) like x, got {tuple(cond.shape)}")
-        if cfg.masked_blocks and groups is None:
+        if cfg.needs_groups and groups is None:
             raise ValueError("this model has masked layers: pass the token groups of the trajectory")
         keep = torch.ones(b, dtype=x.dtype, device=x.device) if visual is None else visual.to(x.dtype)
         cond = cond * keep[:, None, None, None, None]

@@ -97,7 +97,7 @@ class VideoPipeline:
         )
         groups = model.token_groups(
             [torch.from_numpy(i.trajectory.ids) for i in inputs], [max(i.trajectory.object_ids, default=0) for i in inputs]
-        ) if cfg.masked_blocks else None
+        ) if cfg.needs_groups else None
         text, text_mask, local, owner = (x.to(dev) for x in (text, text_mask, local, owner))
         groups = groups.to(dev) if groups is not None else None
         b = len(inputs)

@@ -1,0 +1,108 @@
+"""The TTM tasks on tiny models: batches are pure functions of the step, losses fall,
+variants are parameter-matched, evaluation runs."""
+
+import pytest
+import torch
+
+from maskmotion.train.ttm_tasks import (
+    VIDEO_VARIANTS,
+    MaskVideoTask,
+    MotionTask,
+    MotionTaskOptions,
+    VideoTask,
+    VideoTaskOptions,
+)
+
+SMALL = dict(train_scenes=64, eval_scenes=2, eval_steps=2, frames=8, size=32, preset="tiny")
+
+
+@pytest.fixture(scope="module")
+def motion_task():
+    return MotionTask(MotionTaskOptions(**SMALL))
+
+
+def _equal(a, b):
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], torch.Tensor):
+            assert torch.equal(a[k], b[k]), k
+
+
+def test_batches_are_pure_functions_of_the_step(motion_task):
+    first = motion_task.batch(3, 0, 1, 4)
+    fresh = MotionTask(MotionTaskOptions(**SMALL))  # empty prompt cache
+    fresh._text = motion_task.text
+    _equal(first, fresh.batch(3, 0, 1, 4))
+    # Two ranks split the global batch without overlap.
+    r0, r1 = motion_task.indices(5, 0, 2, 4), motion_task.indices(5, 1, 2, 4)
+    assert len(r0) == len(r1) == 2 and not set(r0) & set(r1)
+    # Each epoch is a permutation of the whole pool.
+    seen = [i for s in range(16) for i in motion_task.indices(s, 0, 1, 4)]
+    assert sorted(seen) == list(range(64))
+
+
+def test_motion_task_learns(motion_task):
+    torch.manual_seed(0)
+    model = motion_task.build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    batch = motion_task.batch(0, 0, 1, 8)
+    losses = []
+    for i in range(40):
+        loss, _ = motion_task.loss(model, batch, torch.Generator().manual_seed(i % 4))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-4:]) < 0.7 * sum(losses[:4])
+    metrics = motion_task.evaluate(model.eval())
+    assert set(metrics) == {"iou", "iou_still", "adherence"}
+    assert 0 <= metrics["iou"] <= 1 and 0 <= metrics["adherence"] <= 1
+
+
+def test_video_variants_are_parameter_matched_and_train(motion_task):
+    counts = {}
+    for variant in ("ttm", "no-masked", "cross-only", "self-only"):
+        task = VideoTask(VideoTaskOptions(**SMALL, variant=variant))
+        task._text = motion_task.text
+        model = task.build_model()
+        counts[variant] = model.num_parameters()
+        batch = task.batch(0, 0, 1, 2)
+        loss, _ = task.loss(model, batch, torch.Generator().manual_seed(0))
+        loss.backward()
+        assert torch.isfinite(loss)
+    assert len(set(counts.values())) == 1, counts
+    assert set(VIDEO_VARIANTS) >= {"ttm", "ttm-paper", "ti2v", "no-masked", "cross-only", "self-only"}
+
+
+def test_ttm_video_task_loss_falls_and_evaluates(motion_task):
+    torch.manual_seed(0)
+    task = VideoTask(VideoTaskOptions(**SMALL, variant="ttm-paper"))
+    task._text = motion_task.text
+    model = task.build_model()
+    opt = torch.optim.AdamW(model.parameters(), lr=2e-3)
+    batch = task.batch(0, 0, 1, 2)
+    losses = []
+    for i in range(25):
+        loss, _ = task.loss(model, batch, torch.Generator().manual_seed(i % 3))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert sum(losses[-3:]) < 0.7 * sum(losses[:3])
+    metrics = task.evaluate(model.eval())
+    assert {"psnr_obj", "psnr_obj_copy", "psnr_obj_warp", "psnr_full"} <= set(metrics)
+
+
+def test_pixel_stage1_task(motion_task):
+    task = MaskVideoTask(VideoTaskOptions(**SMALL))
+    task._text = motion_task.text
+    model = task.build_model()
+    assert model.cfg.cond_names == ["first_frame", "first_mask"] and model.cfg.masked_blocks == 0
+    loss, _ = task.loss(model, task.batch(0, 0, 1, 2), torch.Generator().manual_seed(0))
+    assert torch.isfinite(loss)
+    assert set(task.evaluate(model.eval())) == {"iou", "iou_still", "adherence"}
+
+
+def test_unknown_variant_is_refused():
+    with pytest.raises(ValueError, match="unknown stage-2 variant"):
+        VideoTask(VideoTaskOptions(**SMALL, variant="nope"))
