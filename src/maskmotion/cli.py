@@ -69,8 +69,24 @@ def _run_sprites(args: argparse.Namespace) -> None:
     logger.info("wrote %d scene(s) to %s", len(folders), args.out)
 
 
+def _add_train(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    from .train.cli import add_train_arguments, run_train
+
+    p = sub.add_parser(
+        "train",
+        parents=[common],
+        help="train a stage (or a baseline) from a config file; resumable",
+        description="Train with the one training loop: stage 1, stage 2 or a baseline, as the "
+        "config's task says (see configs/ and docs/training.md). --resume continues exactly "
+        "from the newest checkpoint.",
+    )
+    add_train_arguments(p)
+    p.set_defaults(run=run_train)
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_sprites,
+    _add_train,
 )
 
 

