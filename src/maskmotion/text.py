@@ -66,13 +66,25 @@ class TextEncoder:
         self._cache_size = cache_size
 
     @torch.no_grad()
-    def encode_uncached(self, prompts: list[str]) -> list[torch.Tensor]:
-        tok = self.tokenizer(
-            prompts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
-        ).to(self.device)
-        states = self.model(**tok).last_hidden_state.float().cpu()  # (B, L, D)
-        lengths = tok["attention_mask"].sum(dim=1).tolist()
-        return [states[i, :n].clone() for i, n in enumerate(lengths)]
+    def encode_uncached(self, prompts: list[str], batch_size: int = 32) -> list[torch.Tensor]:
+        """Encode without the cache. Prompts are sorted by length and run in batches of
+        ``batch_size``, so little compute goes to padding; the result for a given list
+        is always the same."""
+        if not prompts:
+            return []
+        ids = self.tokenizer(prompts, truncation=True, max_length=self.max_length)["input_ids"]
+        order = sorted(range(len(prompts)), key=lambda i: (len(ids[i]), i))
+        out: list[torch.Tensor | None] = [None] * len(prompts)
+        for start in range(0, len(order), batch_size):
+            chunk = order[start : start + batch_size]
+            tok = self.tokenizer(
+                [prompts[i] for i in chunk], padding=True, truncation=True, max_length=self.max_length, return_tensors="pt"
+            ).to(self.device)
+            states = self.model(**tok).last_hidden_state.float().cpu()  # (b, L, D)
+            lengths = tok["attention_mask"].sum(dim=1).tolist()
+            for j, i in enumerate(chunk):
+                out[i] = states[j, : lengths[j]].clone()
+        return out  # type: ignore[return-value]
 
     def encode_one(self, prompt: str) -> torch.Tensor:
         """(n_tokens, D) states of one prompt (cached)."""

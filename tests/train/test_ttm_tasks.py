@@ -13,7 +13,7 @@ from maskmotion.train.ttm_tasks import (
     VideoTaskOptions,
 )
 
-SMALL = dict(train_scenes=64, eval_scenes=2, eval_steps=2, frames=8, size=32, preset="tiny")
+SMALL = dict(train_scenes=64, eval_scenes=2, eval_steps=2, frames=8, size=32, preset="tiny", cache_dir="")
 
 
 @pytest.fixture(scope="module")
@@ -106,3 +106,17 @@ def test_pixel_stage1_task(motion_task):
 def test_unknown_variant_is_refused():
     with pytest.raises(ValueError, match="unknown stage-2 variant"):
         VideoTask(VideoTaskOptions(**SMALL, variant="nope"))
+
+
+def test_prompt_bank_disk_cache_gives_identical_states(tmp_path, motion_task):
+    from maskmotion.train.ttm_tasks import PromptBank
+
+    prompts = lambda i: [f"object {i} moves", f"scene {i}"]  # noqa: E731
+    first = PromptBank(motion_task.text, prompts, size=10, chunk=4, cache_dir=tmp_path)
+    a = first.get(5)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["chunk_000001.safetensors"]
+    again = PromptBank(motion_task.text, lambda i: 1 / 0, size=10, chunk=4, cache_dir=tmp_path)
+    b = again.get(5)  # read from disk: the prompt function is never called
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    with pytest.raises(IndexError):
+        again.get(10)

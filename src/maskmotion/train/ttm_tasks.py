@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.sprites import SpritesConfig, generate_scene
-from ..data.sprites.splits import seeds_for
+from ..data.sprites.splits import seed_at, seeds_for
 from ..eval import PooledPSNR, adherent, curves_from_track, mask_iou_per_object
 from ..models import MotionDiT, VideoDiT, interpolate, motion_config, sample_times, video_config
 from ..models.io import save_model
@@ -53,23 +53,64 @@ class PromptBank:
     """Prompt states by scene index, encoded a chunk of scenes at a time.
 
     A chunk is always encoded as one batch, whatever order steps ask for it in, so the
-    states never depend on what was cached before. Stored as float16 (LRU over chunks).
+    states never depend on what was cached before. Stored as float16, in memory (LRU
+    over chunks) and, with ``cache_dir``, on disk, so a resumed run does not encode
+    the pool again.
     """
 
-    def __init__(self, encoder: TextEncoder, prompts_of: Callable[[int], list[str]], chunk: int = 64, max_chunks: int = 512):
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        prompts_of: Callable[[int], list[str]],
+        size: int,
+        chunk: int = 64,
+        max_chunks: int = 512,
+        cache_dir: Path | None = None,
+    ):
         self.encoder = encoder
         self.prompts_of = prompts_of
+        self.size = size
         self.chunk = chunk
         self.max_chunks = max_chunks
+        self.cache_dir = cache_dir
         self._chunks: OrderedDict[int, list[list[torch.Tensor]]] = OrderedDict()
 
+    def _load_or_encode(self, cid: int) -> list[list[torch.Tensor]]:
+        from safetensors.torch import load_file, save_file
+
+        from ..files import atomic_path
+
+        path = self.cache_dir / f"chunk_{cid:06d}.safetensors" if self.cache_dir else None
+        if path is not None and path.is_file():
+            flat = load_file(str(path))
+            out, i = [], 0
+            for scene in range(int(flat["num_scenes"])):
+                n = int(flat["counts"][scene])
+                out.append([flat[f"p{i + k}"] for k in range(n)])
+                i += n
+            return out
+        # Whole chunks, even past the pool's end, so a chunk never depends on the pool size.
+        indices = range(cid * self.chunk, (cid + 1) * self.chunk)
+        per_scene = [self.prompts_of(i) for i in indices]
+        flat_prompts = [p for ps in per_scene for p in ps]
+        states = [s.half() for s in self.encoder.encode_uncached(flat_prompts)]
+        it = iter(states)
+        out = [[next(it) for _ in ps] for ps in per_scene]
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tensors = {f"p{i}": s.contiguous() for i, s in enumerate(states)}
+            tensors["counts"] = torch.tensor([len(ps) for ps in per_scene])
+            tensors["num_scenes"] = torch.tensor(len(per_scene))
+            with atomic_path(path) as tmp:
+                save_file(tensors, str(tmp))
+        return out
+
     def get(self, index: int) -> list[torch.Tensor]:
+        if not 0 <= index < self.size:
+            raise IndexError(f"scene index {index} outside the pool of {self.size}")
         cid, offset = divmod(index, self.chunk)
         if cid not in self._chunks:
-            per_scene = [self.prompts_of(i) for i in range(cid * self.chunk, (cid + 1) * self.chunk)]
-            flat = [p for ps in per_scene for p in ps]
-            states = iter(s.half() for s in self.encoder.encode_uncached(flat))
-            self._chunks[cid] = [[next(states) for _ in ps] for ps in per_scene]
+            self._chunks[cid] = self._load_or_encode(cid)
             while len(self._chunks) > self.max_chunks:
                 self._chunks.popitem(last=False)
         self._chunks.move_to_end(cid)
@@ -95,6 +136,8 @@ class SceneOptions:
     both_dropout: float = 0.05
     text_model: str = ""
     """Local text-encoder folder; empty = the bundled MiniLM."""
+    cache_dir: str = "runs/cache"
+    """Where encoded prompts are kept between runs; empty = memory only."""
     seed: int = 0
 
 
@@ -117,7 +160,8 @@ class _SceneTask:
         return self._text
 
     def scene(self, index: int):
-        return generate_scene(self.seeds[index], self.sprites)
+        """The ``index``-th scene of the train split (pool indices are split indices)."""
+        return generate_scene(seed_at("train", index), self.sprites)
 
     def prompts(self, scene) -> list[str]:
         raise NotImplementedError
@@ -125,7 +169,16 @@ class _SceneTask:
     @property
     def bank(self) -> PromptBank:
         if self._bank is None:
-            self._bank = PromptBank(self.text, lambda i: self.prompts(self.scene(i)))
+            cache = None
+            if self.opts.cache_dir:
+                import hashlib
+                import json
+
+                # Everything the states depend on names the folder: a changed world,
+                # text model or prompt kind never reads stale states.
+                key = json.dumps([self.name, self.sprites.fingerprint(), self.opts.text_model, "train", PromptBank.__name__, 1])
+                cache = Path(self.opts.cache_dir) / f"prompts-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
+            self._bank = PromptBank(self.text, lambda i: self.prompts(self.scene(i)), len(self.seeds), cache_dir=cache)
         return self._bank
 
     def indices(self, step: int, rank: int, world_size: int, batch_size: int) -> list[int]:
