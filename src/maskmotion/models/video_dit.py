@@ -156,7 +156,8 @@ class VideoDiT(nn.Module):
         self.cfg = cfg
         pt, ph, pw = cfg.patch_size
         in_ch = cfg.out_channels + cfg.cond_channels + 1  # + the "conditions present" flag
-        self.patch_embed = nn.Conv3d(in_ch, cfg.dim, kernel_size=cfg.patch_size, stride=cfg.patch_size)
+        # Non-overlapping patches: a reshape and a linear layer (faster than Conv3d on CPU).
+        self.patch_embed = nn.Linear(in_ch * pt * ph * pw, cfg.dim)
         self.register_buffer("pos", sincos_3d(*cfg.grid_shape, cfg.dim), persistent=False)  # (N, D)
         self.time = TimestepEmbedder(cfg.dim)
         self.text = TextContext(cfg.text_dim, cfg.dim)
@@ -168,9 +169,9 @@ class VideoDiT(nn.Module):
         if cfg.head == "conv":
             # Per-frame 3x3 convolutions over [token features | conditions | noisy input].
             self.conv_head = nn.Sequential(
-                nn.Conv3d(feat + in_ch, cfg.head_channels, (1, 3, 3), padding=(0, 1, 1)),
+                nn.Conv2d(feat + in_ch, cfg.head_channels, 3, padding=1),
                 nn.SiLU(),
-                nn.Conv3d(cfg.head_channels, cfg.out_channels, (1, 3, 3), padding=(0, 1, 1)),
+                nn.Conv2d(cfg.head_channels, cfg.out_channels, 3, padding=1),
             )
         self._init_weights()
 
@@ -181,9 +182,6 @@ class VideoDiT(nn.Module):
             if isinstance(m, nn.Linear):
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-        w = self.patch_embed.weight
-        nn.init.xavier_uniform_(w.view(w.shape[0], -1))
-        nn.init.zeros_(self.patch_embed.bias)
         for block in self.blocks:  # adaLN-Zero: every block starts as the identity
             nn.init.zeros_(block.ada[-1].weight)
             nn.init.zeros_(block.ada[-1].bias)
@@ -248,7 +246,7 @@ class VideoDiT(nn.Module):
         flag = keep[:, None, None, None, None].expand(b, 1, *x.shape[2:])
         inp = torch.cat([x, cond, flag], dim=1)  # (B, C + Cc + 1, T, H, W)
 
-        h = self.patch_embed(inp).flatten(2).transpose(1, 2) + self.pos  # (B, N, D)
+        h = self.patch_embed(self._patchify(inp)) + self.pos  # (B, N, D)
         temb = self.time(t)  # (B, D)
         context, context_mask = self.text(text_states, text_mask)
         if local_states is None and cfg.masked_blocks:
@@ -261,11 +259,22 @@ class VideoDiT(nn.Module):
         h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, pt*ph*pw*F)
         out = self._unpatchify(h)  # (B, F, T, H, W)
         if cfg.head == "conv":
-            out = self.conv_head(torch.cat([out, inp], dim=1))
+            feats = torch.cat([out, inp], dim=1)  # (B, F + Cin, T, H, W)
+            frames = feats.transpose(1, 2).flatten(0, 1)  # (B*T, F + Cin, H, W)
+            out = self.conv_head(frames).unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, C, T, H, W)
         if cfg.output_base:
             i = cfg.cond_names.index(cfg.output_base)
             out = out + cond[:, 3 * i : 3 * i + 3]
         return out
+
+    def _patchify(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, T, H, W) -> (B, N, C*pt*ph*pw), tokens in (t, h, w) row-major order."""
+        gt, gh, gw = self.cfg.grid_shape
+        pt, ph, pw = self.cfg.patch_size
+        b, c = x.shape[:2]
+        x = x.view(b, c, gt, pt, gh, ph, gw, pw)
+        x = x.permute(0, 2, 4, 6, 1, 3, 5, 7)  # (B, gt, gh, gw, C, pt, ph, pw)
+        return x.reshape(b, gt * gh * gw, c * pt * ph * pw)
 
     def _unpatchify(self, h: torch.Tensor) -> torch.Tensor:
         gt, gh, gw = self.cfg.grid_shape
