@@ -55,7 +55,7 @@ def test_motion_task_learns(motion_task):
         losses.append(loss.item())
     assert sum(losses[-4:]) < 0.7 * sum(losses[:4])
     metrics = motion_task.evaluate(model.eval())
-    assert set(metrics) == {"iou", "iou_still", "adherence"}
+    assert set(metrics) == {"objects", "iou", "iou_still", "adherence"}
     assert 0 <= metrics["iou"] <= 1 and 0 <= metrics["adherence"] <= 1
 
 
@@ -100,7 +100,7 @@ def test_pixel_stage1_task(motion_task):
     assert model.cfg.cond_names == ["first_frame", "first_mask"] and model.cfg.masked_blocks == 0
     loss, _ = task.loss(model, task.batch(0, 0, 1, 2), torch.Generator().manual_seed(0))
     assert torch.isfinite(loss)
-    assert set(task.evaluate(model.eval())) == {"iou", "iou_still", "adherence"}
+    assert set(task.evaluate(model.eval())) == {"objects", "iou", "iou_still", "adherence"}
 
 
 def test_unknown_variant_is_refused():

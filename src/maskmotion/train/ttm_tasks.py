@@ -17,19 +17,16 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from ..data.sprites import SpritesConfig, generate_scene
 from ..data.sprites.splits import seed_at, seeds_for
-from ..eval import PooledPSNR, adherent, curves_from_track, mask_iou_per_object
+from ..eval.sprites import evaluate_mask_video_model, evaluate_motion_model, evaluate_video_model, summarise_objects
 from ..models import MotionDiT, VideoDiT, interpolate, motion_config, sample_times, video_config
 from ..models.io import save_model
-from ..models.motion_dit import decode_motion
-from ..pipelines.inputs import to_model_range, to_uint8, video_condition
-from ..render import warp_preview
+from ..pipelines.inputs import to_model_range, video_condition
 from ..text import TextEncoder, pad_states
-from ..trajectory import PALETTE, warp_masks
-from .examples import stage1_example, stage2_example, tracks_from_sprite_params
+from ..trajectory import PALETTE
+from .examples import stage1_example, stage2_example
 from .tasks import options_from_dict, register_task
 
 logger = logging.getLogger(__name__)
@@ -267,38 +264,11 @@ class MotionTask(_SceneTask):
 
     @torch.no_grad()
     def evaluate(self, model) -> dict[str, float]:
-        return evaluate_motion(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
+        rows = evaluate_motion_model(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
+        return summarise_objects(rows)["all"]
 
     def export(self, model, out_dir: Path) -> None:
         save_model(model, Path(out_dir) / "model", extra={"task": self.name})
-
-
-def evaluate_motion(model: MotionDiT, text: TextEncoder, seeds, sprites: SpritesConfig, steps: int,
-                    generator_seed: int = 0, **guidance) -> dict[str, float]:
-    """Stage-1 quality on scenes: mean per-object IoU (generated vs ground truth, and
-    repeating the first-frame mask) and motion adherence."""
-    from ..pipelines import MotionInputs, MotionPipeline
-
-    pipe = MotionPipeline(model, text, device=next(model.parameters()).device)
-    scenes = [generate_scene(s, sprites) for s in seeds]
-    inputs, examples = [], []
-    for sc in scenes:
-        ex = stage1_example(sc)
-        examples.append(ex)
-        inputs.append(MotionInputs(ex.features, ex.motion_prompt, ex.local_prompts))
-    raws = pipe.sample(inputs, steps, generator=torch.Generator().manual_seed(generator_seed), **guidance)
-    ious, still_ious, hits = [], [], []
-    for sc, ex, raw in zip(scenes, examples, raws):
-        size = sc.ids.shape[1:]
-        tracks = dict(zip(ex.object_ids, decode_motion(raw, size)))
-        ids = warp_masks(sc.first_ids, tracks, sc.ids.shape[0])
-        ious += mask_iou_per_object(ids, sc.ids, ex.object_ids).values()
-        still = np.repeat(sc.first_ids[None], sc.ids.shape[0], axis=0)
-        still_ious += mask_iou_per_object(still, sc.ids, ex.object_ids).values()
-        gt = tracks_from_sprite_params(sc.params(), sc.first_ids, ex.object_ids)
-        for o, ref in zip(sc.objects, gt):
-            hits.append(adherent(o.spec.motion.kind, curves_from_track(tracks[o.id]), curves_from_track(ref)))
-    return {"iou": float(np.mean(ious)), "iou_still": float(np.mean(still_ious)), "adherence": float(np.mean(hits))}
 
 
 # ---- stage 2 and the paper's pixel-level stage 1 ----------------------------------------
@@ -380,7 +350,7 @@ class VideoTask(_SceneTask):
 
     @torch.no_grad()
     def evaluate(self, model) -> dict[str, float]:
-        return evaluate_video(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
+        return evaluate_video_model(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
 
     def export(self, model, out_dir: Path) -> None:
         save_model(model, Path(out_dir) / "model", extra={"task": self.name, "variant": self.opts.variant})
@@ -410,44 +380,8 @@ class MaskVideoTask(VideoTask):
 
     @torch.no_grad()
     def evaluate(self, model) -> dict[str, float]:
-        return evaluate_mask_video(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
-
-
-def evaluate_mask_video(model: VideoDiT, text: TextEncoder, seeds, sprites: SpritesConfig, steps: int,
-                        generator_seed: int = 0) -> dict[str, float]:
-    """The pixel-level stage 1: decode the generated colour video and score IoU and
-    adherence (positions and areas read from the masks, angles from a track fit)."""
-    from ..eval import curves_from_masks
-    from ..models import euler_sample
-    from ..render import fit_tracks
-    from ..trajectory import MaskTrajectory
-
-    dev = next(model.parameters()).device
-    scenes = [generate_scene(s, sprites) for s in seeds]
-    cfg = model.cfg
-    cond = torch.stack([
-        video_condition({"first_frame": sc.first_frame, "first_mask": PALETTE[sc.first_ids]}, cfg.cond_names, cfg.frames)
-        for sc in scenes
-    ]).to(dev)
-    states, mask = text([sc.motion_prompt for sc in scenes])
-    states, mask = states.to(dev), mask.to(dev)
-    noise = torch.randn(len(scenes), 3, cfg.frames, cfg.height, cfg.width, generator=torch.Generator().manual_seed(generator_seed)).to(dev)
-    out = euler_sample(lambda x, t: model(x, t, cond, states, mask), noise, steps)
-    frames = to_uint8(out.movedim(1, 2))
-    ious, still_ious, hits = [], [], []
-    for sc, video in zip(scenes, frames):
-        objects = sc.trajectory.objects
-        gen = MaskTrajectory.from_render(video, objects)
-        oids = [o.id for o in objects]
-        ious += mask_iou_per_object(gen.ids, sc.ids, oids).values()
-        still = np.repeat(sc.first_ids[None], sc.ids.shape[0], axis=0)
-        still_ious += mask_iou_per_object(still, sc.ids, oids).values()
-        fitted = fit_tracks(gen)
-        gt = tracks_from_sprite_params(sc.params(), sc.first_ids, oids)
-        for o, ref in zip(sc.objects, gt):
-            angle = fitted[o.id].angle if o.id in fitted else None
-            hits.append(adherent(o.spec.motion.kind, curves_from_masks(gen.ids, o.id, angle), curves_from_track(ref)))
-    return {"iou": float(np.mean(ious)), "iou_still": float(np.mean(still_ious)), "adherence": float(np.mean(hits))}
+        rows = evaluate_mask_video_model(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
+        return summarise_objects(rows)["all"]
 
 
 def _groups(cfg, ids: torch.Tensor, num_objects: list[int]):
@@ -456,29 +390,6 @@ def _groups(cfg, ids: torch.Tensor, num_objects: list[int]):
     return BatchTokenGroups.from_samples(
         [build_token_groups(ids[i], cfg.token_grid, num_objects[i], cfg.cross_region) for i in range(len(ids))]
     )
-
-
-def evaluate_video(model: VideoDiT, text: TextEncoder, seeds, sprites: SpritesConfig, steps: int,
-                   generator_seed: int = 0, **guidance) -> dict[str, float]:
-    """Stage 2 given the ground-truth trajectory: pooled PSNR on object pixels (ground
-    truth masks, frames after the first) and on whole frames, for the model, for copying
-    the first frame, and for the warp preview."""
-    from ..pipelines import VideoInputs, VideoPipeline
-
-    pipe = VideoPipeline(model, text, device=next(model.parameters()).device)
-    scenes = [generate_scene(s, sprites) for s in seeds]
-    inputs = [VideoInputs(sc.first_frame, sc.trajectory, sc.global_prompt, warp_preview(sc.first_frame, sc.trajectory)) for sc in scenes]
-    videos = to_uint8(pipe.sample(inputs, steps, generator=torch.Generator().manual_seed(generator_seed), **guidance).movedim(1, 2))
-    meters = {k: PooledPSNR() for k in ("obj", "obj_copy", "obj_warp", "full", "full_copy", "full_warp")}
-    for sc, inp, gen in zip(scenes, inputs, videos):
-        gt = sc.video[1:]
-        mask = sc.ids[1:] > 0
-        copy = np.repeat(sc.first_frame[None], len(gt), axis=0)
-        warp = inp.warp[1:]
-        for tag, pred in (("", gen[1:]), ("_copy", copy), ("_warp", warp)):
-            meters["obj" + tag].add(pred, gt, mask)
-            meters["full" + tag].add(pred, gt)
-    return {f"psnr_{k}": m.value for k, m in meters.items()}
 
 
 # ---- registry -----------------------------------------------------------------------------

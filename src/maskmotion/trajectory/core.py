@@ -6,12 +6,16 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 import numpy as np
 
 from ..errors import InputError
 from .palette import MAX_OBJECTS, PALETTE, solid_counts, decode_palette, palette_colour
+
+
+if TYPE_CHECKING:
+    from .canvas import CanvasMap
 
 
 class TrajectoryError(InputError):

@@ -19,7 +19,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from ..files import atomic_dir, atomic_path, write_text_atomic
+from ..files import atomic_dir, atomic_path
 from ..video import VideoError, read_video, video_fps, write_video
 from .core import MaskTrajectory, TrajectoryError, TrajectoryObject
 from .palette import MAX_OBJECTS, PALETTE
