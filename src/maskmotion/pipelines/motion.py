@@ -107,6 +107,9 @@ class MotionPipeline:
         noise = torch.randn(b, n_obj, cfg.frames, cfg.motion_channels, generator=gen).to(dev)
         x0 = euler_sample(guided(predict, s_i, s_t), noise, steps, callback=callback_on_step_end)
         raw = model.denormalise(x0).cpu().numpy()
+        # Motion is relative to frame 0: anchor it exactly, so the trajectory's first
+        # frame is the input mask whatever small offset the sampler leaves there.
+        raw = raw - raw[:, :, :1]
         return [raw[k, : len(inputs[k].local_prompts)] for k in range(b)]
 
     # ---- the user-facing call ----------------------------------------------------------------
