@@ -33,10 +33,11 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".tmp{path.suffix}", dir=parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    # mkstemp makes 0600 files; outputs should get the usual permissions.
-    os.chmod(tmp_path, 0o666 & ~_umask())
     try:
         yield tmp_path
+        # mkstemp makes 0600 files (and some writers recreate the file); outputs get
+        # the usual permissions.
+        os.chmod(tmp_path, 0o666 & ~_umask())
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):

@@ -37,13 +37,24 @@ def model_type_of(model: nn.Module) -> str:
     raise TypeError(f"cannot save a {type(model).__name__}; known types: {sorted(MODEL_TYPES)}")
 
 
-def save_model(model: nn.Module, folder: str | os.PathLike, extra: dict | None = None) -> Path:
-    """Write ``config.json`` (type, config, extra metadata) and ``model.safetensors``."""
+def save_model(
+    model: nn.Module, folder: str | os.PathLike, extra: dict | None = None, dtype: torch.dtype | None = None
+) -> Path:
+    """Write ``config.json`` (type, config, extra metadata) and ``model.safetensors``.
+
+    ``dtype`` (e.g. torch.float16) stores floating-point weights at that precision to
+    halve the file; `load_model` casts them back to the model's own dtype.
+    """
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    state = {}
+    for k, v in model.state_dict().items():
+        v = v.detach().cpu()
+        if dtype is not None and v.is_floating_point():
+            v = v.to(dtype)
+        state[k] = v.contiguous()
     with atomic_path(folder / WEIGHTS_NAME) as tmp:
         save_file(state, str(tmp))
     meta = {"model_type": model_type_of(model), "config": model.cfg.to_dict(), **(extra or {})}
@@ -96,5 +107,5 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") ->
             f"{weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
             f"wrong shape {wrong[:5]}; the weights and config.json come from different models"
         )
-    model.load_state_dict(state)
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
     return model.to(device).eval()
