@@ -29,7 +29,7 @@ from .common import Attention, Mlp, TextContext, TimestepEmbedder, modulate, sin
 
 #: Per-channel units of the normalised motion: dx, dy (fraction of width/height),
 #: log sx, log sy, angle (radians). Divided by these, typical values are O(1).
-DEFAULT_MOTION_SCALE = [0.25, 0.25, 0.3, 0.3, 3.0]
+DEFAULT_MOTION_SCALE = [0.25, 0.25, 0.3, 0.3, 1.0]
 MASK_CROP = 8  # side of the object's first-frame mask thumbnail in its features
 
 
