@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -84,7 +87,433 @@ def _add_train(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.set_defaults(run=run_train)
 
 
+# ---- animate / plan / render --------------------------------------------------------------
+WARP_HELP = (
+    "warp: no stage-2 model; each object's pixels are moved along its trajectory and the "
+    "uncovered background is inpainted. The honest choice for real photos: the bundled "
+    "model is trained on synthetic sprites and is out of its domain on photos"
+)
+
+
+def _add_scene_arguments(p: argparse.ArgumentParser, drags: bool = True) -> None:
+    """IMAGE, the prompt, how objects are marked, and how the plan is made."""
+    p.add_argument("image", type=Path, metavar="IMAGE", help="input image (PNG, JPEG, WebP, ...; any size)")
+    p.add_argument("--prompt", help="what happens in the video, e.g. 'the dog jumps while the cat runs left'")
+    p.add_argument(
+        "--object",
+        action="append",
+        default=[],
+        metavar='"NAME: LOCAL PROMPT"',
+        help="name an object and optionally give its own prompt; with --masks the k-th --object names "
+        "the k-th id, with --box it adds a prompt to the box of that name (repeatable)",
+    )
+    marks = p.add_mutually_exclusive_group()
+    marks.add_argument(
+        "--masks", "--mask", type=Path, metavar="PNG", help="first-frame masks: an id PNG (value = object id) "
+        "or a PNG drawn in the trajectory palette, at the image's size",
+    )  # fmt: skip
+    marks.add_argument(
+        "--box", action="append", default=[], metavar="NAME=x0,y0,x1,y1",
+        help="an object's box in image pixels, refined by --segment (repeatable; list objects back to front)",
+    )  # fmt: skip
+    marks.add_argument(
+        "--plan", dest="plan_file", type=Path, metavar="PLAN.json",
+        help="use a saved (possibly edited) plan instead of --prompt/--object/--masks/--box: "
+        "OUT.plan.json of an earlier run, or a ScenePlan file",
+    )  # fmt: skip
+    if drags:
+        p.add_argument(
+            "--drag", action="append", default=[], metavar='"NAME: x,y x,y ..."',
+            help="move an object along these points (image pixels; a point may add @scale and /angle, "
+            "e.g. 60,40@1.5/90) instead of stage 1 (repeatable)",
+        )  # fmt: skip
+    p.add_argument("--planner", choices=["rules", "llm"], default="rules", help="prompt splitter (default rules: offline)")
+    p.add_argument("--llm-url", help="OpenAI-compatible server for --planner llm (or $MASKMOTION_LLM_BASE_URL)")
+    p.add_argument("--llm-model", help="model name for --planner llm (or $MASKMOTION_LLM_MODEL)")
+    p.add_argument(
+        "--segment", choices=["grabcut", "box", "sam2"], default="grabcut",
+        help="how --box becomes a mask (default grabcut; sam2 needs the sam2 package and a checkpoint)",
+    )  # fmt: skip
+    p.add_argument("--sam2-checkpoint", type=Path, help="local SAM2 checkpoint for --segment sam2")
+    p.add_argument("--sam2-config", help="SAM2 config name for --segment sam2")
+    p.add_argument("--frames", type=int, help="frames (default: the model's; the model renderer needs that)")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second of the written videos (default 8)")
+    p.add_argument(
+        "--max-size", type=int, default=512,
+        help="long side of the output in pixels, at most (default 512); the aspect ratio is the input's",
+    )  # fmt: skip
+
+
+def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, motion: bool = True, video: bool = True) -> None:
+    if renderer:
+        p.add_argument(
+            "--renderer", choices=["model", "warp"], default="model",
+            help=f"model: stage 2 renders the video (default). {WARP_HELP}",
+        )  # fmt: skip
+    p.add_argument("--steps", type=int, help="sampler steps per stage (default: each stage's own)")
+    p.add_argument("--seed", type=int, default=0, help="seed; the same seed gives the same video on CPU (default 0)")
+    if motion:
+        p.add_argument("--motion-guidance", type=_pair, metavar="I,T", help="stage-1 guidance scales (visual, text)")
+    if video:
+        p.add_argument("--video-guidance", type=_pair, metavar="I,T", help="stage-2 guidance scales (visual, text)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default auto: a GPU if there is one")
+    p.add_argument(
+        "--model", default="default", metavar="NAME_OR_PATH",
+        help="bundled model name or a folder with motion/ and video/ (default: the bundled 'default')",
+    )  # fmt: skip
+    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text model (default: bundled MiniLM)")
+
+
+def _pair(text: str) -> tuple[float, float]:
+    try:
+        a, b = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not two numbers 'visual,text', e.g. 1.0,1.5") from None
+    return a, b
+
+
+def _add_animate(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "animate",
+        parents=[common],
+        help="animate an image: plan, mask trajectory (stage 1), video (stage 2)",
+        description="Animate IMAGE as --prompt says. Writes OUT.mp4, OUT.trajectory.mp4 (colour masks), "
+        "OUT.overlay.mp4 (video | masks over it), OUT.trajectory.npz and OUT.plan.json (everything to "
+        "repeat the run). Nothing is written unless the whole run succeeds. See docs/animate.md.",
+    )
+    _add_scene_arguments(p)
+    _add_model_arguments(p)
+    p.add_argument("--out", type=Path, required=True, metavar="OUT.mp4", help="output video (.mp4 or .gif)")
+    p.set_defaults(run=_run_animate)
+
+
+def _add_plan(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "plan",
+        parents=[common],
+        help="plan and run stage 1 only: the mask trajectory, to edit before rendering",
+        description="Plan IMAGE and make its mask trajectory (stage 1, or --drag). Writes "
+        "OUT.trajectory.npz, OUT.trajectory.mp4 and OUT.plan.json; render them with "
+        "`maskmotion render IMAGE --trajectory OUT.trajectory.npz --plan OUT.plan.json --out V.mp4`.",
+    )
+    _add_scene_arguments(p)
+    _add_model_arguments(p, renderer=False, video=False)
+    p.add_argument("--out", type=Path, required=True, metavar="OUT", help="output name: OUT or OUT.mp4")
+    p.set_defaults(run=_run_plan)
+
+
+def _add_render(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "render",
+        parents=[common],
+        help="stage 2 only: render a video from an image and a (possibly edited) trajectory",
+        description="Render IMAGE moving as --trajectory says. Writes OUT.mp4, OUT.overlay.mp4 and "
+        "OUT.plan.json. Prompts come from --plan, the trajectory file, --prompt and --object.",
+    )
+    p.add_argument("image", type=Path, metavar="IMAGE", help="the image the trajectory was planned on")
+    p.add_argument(
+        "--trajectory", type=Path, required=True, metavar="TRAJ",
+        help="OUT.trajectory.npz (exact, with prompts), a colour-mask .mp4, or a folder of PNG frames",
+    )  # fmt: skip
+    p.add_argument("--plan", dest="plan_file", type=Path, metavar="PLAN.json", help="names and prompts from this plan")
+    p.add_argument("--prompt", help="the global prompt (default: the plan's)")
+    p.add_argument(
+        "--object", action="append", default=[], metavar='"NAME: LOCAL PROMPT"',
+        help="replace an object's local prompt (repeatable)",
+    )  # fmt: skip
+    _add_model_arguments(p, motion=False)
+    p.add_argument("--out", type=Path, required=True, metavar="OUT.mp4", help="output video (.mp4 or .gif)")
+    p.set_defaults(run=_run_render)
+
+
+class _Outputs:
+    """A command's output files, written into a hidden folder beside them and moved into
+    place together only when the whole run succeeded: a failure leaves none behind."""
+
+    def __init__(self, paths: dict[str, Path]) -> None:
+        self.paths = paths
+        parents = {p.parent for p in paths.values()}
+        for parent in parents:
+            if not parent.exists():
+                raise InputError(f"output folder {parent} does not exist; create it first (mkdir -p {parent})")
+            if not parent.is_dir():
+                raise InputError(f"{parent} is not a folder; choose another --out")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise InputError(f"cannot write to {parent} (permission denied); choose another --out")
+        for p in paths.values():
+            if p.is_dir():
+                raise InputError(f"{p} is a folder; choose another --out")
+        first = next(iter(paths.values()))
+        try:
+            self.folder = Path(tempfile.mkdtemp(prefix=f".{first.name}.", suffix=".tmp", dir=first.parent))
+        except OSError as exc:
+            raise InputError(f"cannot write to {first.parent} ({exc.strerror}); choose another --out") from None
+
+    def tmp(self, key: str) -> Path:
+        return self.folder / self.paths[key].name
+
+    def __enter__(self) -> "_Outputs":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            if exc_type is None:
+                for key, final in self.paths.items():
+                    os.replace(self.tmp(key), final)
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def _output_paths(out: Path, kinds: Sequence[str], video: bool) -> dict[str, Path]:
+    """OUT.mp4 -> OUT.mp4, OUT.trajectory.mp4, OUT.overlay.mp4, OUT.trajectory.npz, OUT.plan.json."""
+    suffix = out.suffix.lower()
+    if video and suffix not in (".mp4", ".gif"):
+        raise InputError(f"--out {out} must end in .mp4 or .gif, e.g. --out dog.mp4")
+    ext = suffix if suffix in (".mp4", ".gif") else ".mp4"
+    stem = out.with_suffix("") if suffix in (".mp4", ".gif") else out
+    names = {
+        "video": out,
+        "trajectory_video": Path(f"{stem}.trajectory{ext}"),
+        "overlay": Path(f"{stem}.overlay{ext}"),
+        "trajectory": Path(f"{stem}.trajectory.npz"),
+        "record": Path(f"{stem}.plan.json"),
+    }
+    return {k: names[k] for k in kinds}
+
+
+def _device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda" and not torch.cuda.is_available():
+        raise InputError("--device cuda, but no CUDA GPU is visible; use --device cpu (or auto)")
+    return name
+
+
+def _check_prompt(prompt: str | None, flag: str = "--prompt") -> None:
+    if prompt is None:
+        raise InputError(f"{flag} is missing; describe the video, e.g. {flag} 'the dog jumps'")
+    if not prompt.strip():
+        raise InputError(f"{flag} is empty; describe the video, e.g. {flag} 'the dog jumps'")
+
+
+def _scene_plan(args: argparse.Namespace, image, device: str):
+    """The plan: loaded from --plan, or made from --prompt and the marked objects."""
+    from .pipelines.animate import load_plan_file
+    from .plan import first_frame_objects, make_planner, parse_box_arg, parse_object_arg, plan_scene
+
+    if args.plan_file is not None:
+        given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object)) if v]
+        if given:
+            raise InputError(f"--plan holds the prompts already: drop {' and '.join(given)}, or edit the plan file")
+        plan = load_plan_file(args.plan_file)
+        if plan.size != image.shape[:2]:
+            raise InputError(
+                f"the plan {args.plan_file} is for a {plan.size[1]}x{plan.size[0]} image but {args.image} is "
+                f"{image.shape[1]}x{image.shape[0]}; use the image it was planned on"
+            )
+        return plan
+    _check_prompt(args.prompt)
+    hints = [parse_object_arg(s) for s in args.object]
+    boxes = [parse_box_arg(s) for s in args.box]
+    ids, objects = first_frame_objects(
+        image, args.masks, boxes, hints, args.segment, args.sam2_checkpoint, args.sam2_config, device
+    )
+    plan = plan_scene(args.prompt, ids, objects, make_planner(args.planner, args.llm_url, args.llm_model))
+    logger.info("plan (%s): %s", plan.source, plan.motion_prompt)
+    for o in plan.objects:
+        logger.info("  %d %s: %s", o.id, o.name, o.local_prompt)
+    return plan
+
+
+def _check_numbers(args: argparse.Namespace) -> None:
+    """Plain range checks, before any file is read."""
+    if getattr(args, "frames", None) is not None and args.frames < 2:
+        raise InputError(f"--frames must be at least 2, got {args.frames}")
+    if args.steps is not None and args.steps < 1:
+        raise InputError(f"--steps must be at least 1, got {args.steps}")
+    if args.seed < 0:
+        raise InputError(f"--seed must be 0 or more, got {args.seed}")
+    if getattr(args, "max_size", 512) < 16:
+        raise InputError(f"--max-size must be at least 16, got {args.max_size}")
+    if getattr(args, "fps", 8.0) <= 0:
+        raise InputError(f"--fps must be positive, got {args.fps}")
+
+
+def _quiet_libraries() -> None:
+    # transformers shows its own weight-loading bar; ours are per stage.
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - a dependency
+        pass
+
+
+def _load_pipeline(args: argparse.Namespace, stages: Sequence[str], device: str):
+    from .pipelines import AnimatePipeline
+
+    _quiet_libraries()
+    if stages:
+        logger.info("loading %s from %s on %s", " and ".join(stages), args.model, device)
+    pipe = AnimatePipeline.from_pretrained(args.model, device, stages=stages, text_model=args.text_model)
+    pipe.set_progress_bar_config(disable=args.quiet)
+    return pipe
+
+
+def _plan_and_drags(args: argparse.Namespace, device: str):
+    from .pipelines.animate import parse_drag_arg, resolve_drags
+    from .plan import load_image
+    from .weights import resolve_model_folder
+
+    image = load_image(args.image)
+    drags = dict(parse_drag_arg(d) for d in args.drag)
+    if len(drags) != len(args.drag):
+        raise InputError("an object is dragged twice; give one --drag per object")
+    # Find the model folders that are surely needed before planning (GrabCut on a big
+    # photo takes a while); their weights are checked when they load.
+    if getattr(args, "renderer", None) == "model":
+        resolve_model_folder(args.model, "video")
+    if not drags:
+        resolve_model_folder(args.model, "motion")
+    plan = _scene_plan(args, image, device)
+    dragged = resolve_drags(plan, drags)
+    return image, plan, drags, dragged
+
+
+def _inputs_record(args: argparse.Namespace, image) -> dict:
+    return {
+        "image": str(args.image),
+        "image_size": [int(image.shape[0]), int(image.shape[1])],
+        "drags": {d.partition(":")[0].strip(): d.partition(":")[2].strip() for d in getattr(args, "drag", [])},
+    }
+
+
+def _run_animate(args: argparse.Namespace) -> None:
+    from .pipelines.animate import overlay, run_record, write_run_record
+    from .video import write_video
+
+    _check_numbers(args)
+    paths = _output_paths(args.out, ("video", "trajectory_video", "overlay", "trajectory", "record"), video=True)
+    with _Outputs(paths) as outputs:
+        device = _device(args.device)
+        image, plan, drags, dragged = _plan_and_drags(args, device)
+        stages = ["motion"] if len(dragged) < len(plan.objects) else []
+        stages += ["video"] if args.renderer == "model" else []
+        pipe = _load_pipeline(args, stages, device)
+        result = pipe(
+            image, plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
+            motion_guidance=args.motion_guidance, video_guidance=args.video_guidance, seed=args.seed,
+            renderer=args.renderer, max_size=args.max_size, fps=args.fps,
+        )  # fmt: skip
+        write_video(outputs.tmp("video"), result.video, fps=args.fps)
+        write_video(outputs.tmp("trajectory_video"), result.trajectory.render(), fps=args.fps)
+        write_video(outputs.tmp("overlay"), overlay(result.video, result.trajectory), fps=args.fps)
+        result.trajectory.save(outputs.tmp("trajectory"))
+        record = run_record(
+            "animate", {**result.settings, "device": device}, plan, _inputs_record(args, image), pipe.model_info, args.argv
+        )
+        write_run_record(outputs.tmp("record"), record)
+    for p in paths.values():
+        print(f"wrote {p}")
+
+
+def _run_plan(args: argparse.Namespace) -> None:
+    from .pipelines.animate import run_record, write_run_record
+
+    _check_numbers(args)
+    paths = _output_paths(args.out, ("trajectory", "trajectory_video", "record"), video=False)
+    with _Outputs(paths) as outputs:
+        device = _device(args.device)
+        image, plan, drags, dragged = _plan_and_drags(args, device)
+        stages = ["motion"] if len(dragged) < len(plan.objects) else []
+        pipe = _load_pipeline(args, stages, device)
+        result = pipe.plan_trajectory(
+            image, plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
+            motion_guidance=args.motion_guidance, seed=args.seed, max_size=args.max_size, fps=args.fps,
+        )  # fmt: skip
+        result.trajectory.save(outputs.tmp("trajectory"))
+        result.trajectory.save(outputs.tmp("trajectory_video"))
+        record = run_record(
+            "plan", {**result.settings, "device": device}, plan, _inputs_record(args, image), pipe.model_info, args.argv
+        )
+        write_run_record(outputs.tmp("record"), record)
+    for p in paths.values():
+        print(f"wrote {p}")
+
+
+def _render_trajectory(args: argparse.Namespace):
+    """The trajectory with names and prompts from --plan and --object; the plan (or None)."""
+    from .pipelines.animate import load_plan_file
+    from .plan import parse_object_arg
+    from .trajectory import MaskTrajectory, TrajectoryObject
+
+    traj = MaskTrajectory.load(args.trajectory)
+    if not traj.objects:
+        raise InputError(
+            f"the trajectory {args.trajectory} holds no objects; give the .npz that plan or animate wrote "
+            "(a colour video's objects must be solid palette colours)"
+        )
+    plan = None
+    if args.plan_file is not None:
+        plan = load_plan_file(args.plan_file)
+        by_id = {o.id: o for o in plan.objects}
+        unknown = [i for i in traj.object_ids if i not in by_id]
+        if unknown:
+            raise InputError(
+                f"the trajectory holds object id(s) {unknown} that the plan {args.plan_file} does not; "
+                "use the plan the trajectory was made from"
+            )
+        traj = traj.replace(objects=[TrajectoryObject(i, by_id[i].name, by_id[i].local_prompt) for i in traj.object_ids])
+    prompts = {}
+    for text in args.object:
+        hint = parse_object_arg(text)
+        if hint.name not in {o.name for o in traj.objects}:
+            raise InputError(
+                f"--object {hint.name!r} names no object of the trajectory; objects: {[o.name for o in traj.objects]}"
+            )
+        prompts[hint.name] = hint.local_prompt
+    if prompts:
+        traj = traj.with_prompts(prompts)
+    for o in traj.objects:
+        if not o.prompt.strip():
+            logger.warning("object %d (%s) has no local prompt; give one with --object or --plan", o.id, o.name)
+    return traj, plan
+
+
+def _run_render(args: argparse.Namespace) -> None:
+    from .pipelines.animate import overlay, run_record, write_run_record
+    from .plan import load_image
+    from .video import write_video
+
+    _check_numbers(args)
+    paths = _output_paths(args.out, ("video", "overlay", "record"), video=True)
+    with _Outputs(paths) as outputs:
+        device = _device(args.device)
+        image = load_image(args.image)
+        traj, plan = _render_trajectory(args)
+        prompt = args.prompt if args.prompt is not None else (plan.global_prompt if plan is not None else None)
+        _check_prompt(prompt)
+        pipe = _load_pipeline(args, ["video"] if args.renderer == "model" else [], device)
+        video, settings = pipe.render(
+            image, traj, prompt, renderer=args.renderer, num_inference_steps=args.steps,
+            video_guidance=args.video_guidance, seed=args.seed,
+        )  # fmt: skip
+        write_video(outputs.tmp("video"), video, fps=traj.fps)
+        write_video(outputs.tmp("overlay"), overlay(video, traj), fps=traj.fps)
+        inputs = {"image": str(args.image), "image_size": list(image.shape[:2]), "trajectory": str(args.trajectory),
+                  "prompt": prompt, "local_prompts": {o.name: o.prompt for o in traj.objects}}  # fmt: skip
+        settings = {**settings, "num_frames": traj.num_frames, "size": list(traj.size), "device": device}
+        write_run_record(outputs.tmp("record"), run_record("render", settings, plan, inputs, pipe.model_info, args.argv))
+    for p in paths.values():
+        print(f"wrote {p}")
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
+    _add_animate,
+    _add_plan,
+    _add_render,
     _add_sprites,
     _add_train,
 )
@@ -106,6 +535,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command line as typed, for run records (OUT.plan.json).
+    args.argv = ["maskmotion", *(sys.argv[1:] if argv is None else argv)]
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
     try:

@@ -92,6 +92,8 @@ class TextEncoder:
 
     def encode_list(self, prompts: Sequence[str]) -> list[torch.Tensor]:
         """Per prompt, its (n_tokens, D) states; an empty prompt gives (0, D)."""
+        if isinstance(prompts, str):
+            raise InputError("expected a list of prompts, got one string; wrap it in a list")
         out: list[torch.Tensor | None] = [None] * len(prompts)
         todo: dict[str, list[int]] = {}
         for i, p in enumerate(prompts):

@@ -94,7 +94,7 @@ def warp_preview(
     Each pixel of object k in frame t takes the first-frame colour that the object's
     track brings there (its mean colour where the warp reaches no object pixel);
     every other pixel shows the inpainted background plate. ``tracks`` defaults to
-    `fit_tracks(traj)`.
+    `fit_tracks(traj)`; an object without a track keeps its first-frame pixels still.
     """
     first_frame = np.asarray(first_frame)
     h, w = traj.size
@@ -109,14 +109,15 @@ def warp_preview(
     src = first_frame.astype(np.float32)
     for obj in traj.objects:
         mask0 = traj.ids[0] == obj.id
-        if obj.id not in tracks or not mask0.any():
+        if not mask0.any():
             continue
         ys, xs = np.nonzero(mask0)
         centre = (float(xs.mean()), float(ys.mean()))
         mean_colour = src[mask0].mean(axis=0)
         # Premultiplied colour + alpha warp together, so edges do not bleed background.
         rgba = np.concatenate([src * mask0[..., None], mask0[..., None].astype(np.float32)], axis=2)
-        mats = tracks[obj.id].matrices(centre)
+        track = tracks.get(obj.id) or MotionTrack.still(traj.num_frames)
+        mats = track.matrices(centre)
         for t in range(traj.num_frames):
             target = traj.ids[t] == obj.id
             if not target.any():

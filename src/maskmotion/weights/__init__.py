@@ -34,8 +34,13 @@ def resolve_model_folder(name_or_path: str | os.PathLike, stage: str) -> Path:
         bundled = WEIGHTS_DIR / str(name_or_path)
         if not (bundled / stage / "config.json").is_file():
             have = ", ".join(bundled_names()) or "none in this install"
-            raise InputError(f"no bundled model named {str(name_or_path)!r} (bundled: {have}); give a model folder path")
+            raise InputError(
+                f"no bundled model named {str(name_or_path)!r} (bundled: {have}); give a model folder path, "
+                "or render without weights: --renderer warp with a --drag for every object"
+            )
         return bundled / stage
+    if not path.exists():
+        raise InputError(f"model folder {path} does not exist; give a folder written by save_pretrained or maskmotion export")
     if (path / stage / "config.json").is_file():
         return path / stage
     if (path / "config.json").is_file():
