@@ -510,8 +510,32 @@ def _run_render(args: argparse.Namespace) -> None:
         print(f"wrote {p}")
 
 
+def _add_export(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "export",
+        parents=[common],
+        help="turn a training run's newest checkpoint into a model folder the pipelines load",
+        description="Export the EMA (or raw) weights of a run's newest checkpoint, or of its final/ "
+        "folder, as config.json + model.safetensors.",
+    )
+    p.add_argument("run_dir", type=Path, help="the run's out_dir (holds checkpoints/ or final/)")
+    p.add_argument("--out", type=Path, required=True, help="model folder to write")
+    p.add_argument("--raw", action="store_true", help="export the raw weights instead of the EMA")
+    p.add_argument("--dtype", default="float32", choices=["float32", "float16", "bfloat16"],
+                   help="storage precision (float16 halves the file; loading casts back)")
+    p.set_defaults(run=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> None:
+    from .train.export import export_run
+
+    folder = export_run(args.run_dir, args.out, use_ema=not args.raw, dtype=args.dtype)
+    logger.info("exported %s", folder)
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_animate,
+    _add_export,
     _add_plan,
     _add_render,
     _add_sprites,
