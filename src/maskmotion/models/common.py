@@ -2,11 +2,25 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+
+C = TypeVar("C")
+
+
+def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Build a config dataclass from saved JSON, naming unknown fields instead of a TypeError."""
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}")
+    return cls(**data)
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

@@ -25,7 +25,7 @@ from torch import nn
 
 from ..attention import MaskedCrossAttention
 from ..trajectory import MotionTrack
-from .common import Attention, Mlp, TextContext, TimestepEmbedder, modulate, sincos_1d
+from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_1d
 
 #: Per-channel units of the normalised motion: dx, dy (fraction of width/height),
 #: log sx, log sy, angle (radians). Divided by these, typical values are O(1).
@@ -105,11 +105,7 @@ class MotionDiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "MotionDiTConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown MotionDiT config field(s) {unknown}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 class MotionBlock(nn.Module):

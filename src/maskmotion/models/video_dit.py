@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid
-from .common import Attention, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
+from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
 
 
 @dataclass
@@ -105,11 +105,7 @@ class VideoDiTConfig:
 
     @classmethod
     def from_dict(cls, d: dict) -> "VideoDiTConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"unknown VideoDiT config field(s) {unknown}")
-        return cls(**d)
+        return config_from_dict(cls, d)
 
 
 class VideoDiTBlock(nn.Module):

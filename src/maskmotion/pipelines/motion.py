@@ -6,9 +6,7 @@ rendered into the trajectory by warping the first-frame masks.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -16,10 +14,9 @@ import torch
 
 from ..errors import InputError
 from ..models import MotionDiT, euler_sample, object_features, x0_from_velocity
-from ..models.io import load_model, save_model
 from ..models.motion_dit import decode_motion
-from ..text import TextEncoder
 from ..trajectory import MaskTrajectory, MotionTrack, TrajectoryObject, warp_masks
+from .base import StagePipeline
 from .guidance import guided
 from .inputs import encode_local_prompts, encode_prompts
 
@@ -40,27 +37,14 @@ class MotionInputs:
     local_prompts: list[str]
 
 
-class MotionPipeline:
+class MotionPipeline(StagePipeline):
     """Stage 1 sampler. ``text_encoder`` defaults to the bundled MiniLM."""
 
+    model_class = MotionDiT
+    stage_name = "stage-1 motion model"
     default_steps = 25
     default_visual_guidance = 1.0
     default_text_guidance = 1.5
-
-    def __init__(self, model: MotionDiT, text_encoder: TextEncoder | None = None, device: str | torch.device = "cpu"):
-        self.model = model.to(device).eval()
-        self.text_encoder = text_encoder if text_encoder is not None else TextEncoder(device="cpu")
-        self.device = torch.device(device)
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, text_encoder: TextEncoder | None = None, device="cpu") -> "MotionPipeline":
-        model = load_model(path, device)
-        if not isinstance(model, MotionDiT):
-            raise InputError(f"{path} holds a {type(model).__name__}, not a stage-1 motion model")
-        return cls(model, text_encoder, device)
-
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        return save_model(self.model, path)
 
     # ---- batched core, shared with training evaluation ---------------------------------
     @torch.no_grad()

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -12,10 +10,9 @@ import torch
 
 from ..errors import InputError
 from ..models import VideoDiT, euler_sample
-from ..models.io import load_model, save_model
 from ..render import warp_preview
-from ..text import TextEncoder
 from ..trajectory import MaskTrajectory
+from .base import StagePipeline
 from .guidance import guided
 from .inputs import encode_local_prompts, encode_prompts, to_uint8, video_condition
 
@@ -32,27 +29,14 @@ class VideoInputs:
     warp: np.ndarray | None = None  # (T, H, W, 3) uint8; computed when the model needs it
 
 
-class VideoPipeline:
+class VideoPipeline(StagePipeline):
     """Stage 2 sampler. ``text_encoder`` defaults to the bundled MiniLM."""
 
+    model_class = VideoDiT
+    stage_name = "stage-2 video model"
     default_steps = 20
     default_visual_guidance = 1.0
     default_text_guidance = 1.0
-
-    def __init__(self, model: VideoDiT, text_encoder: TextEncoder | None = None, device: str | torch.device = "cpu"):
-        self.model = model.to(device).eval()
-        self.text_encoder = text_encoder if text_encoder is not None else TextEncoder(device="cpu")
-        self.device = torch.device(device)
-
-    @classmethod
-    def from_pretrained(cls, path: str | os.PathLike, text_encoder: TextEncoder | None = None, device="cpu") -> "VideoPipeline":
-        model = load_model(path, device)
-        if not isinstance(model, VideoDiT):
-            raise InputError(f"{path} holds a {type(model).__name__}, not a stage-2 video model")
-        return cls(model, text_encoder, device)
-
-    def save_pretrained(self, path: str | os.PathLike) -> Path:
-        return save_model(self.model, path)
 
     def _check(self, inp: VideoInputs) -> None:
         cfg = self.model.cfg

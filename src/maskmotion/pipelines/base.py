@@ -1,0 +1,35 @@
+"""What both stage pipelines share: a model, a text encoder, a device, and model folders."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from ..models.io import load_model, save_model
+from ..text import TextEncoder
+
+
+class StagePipeline:
+    """A sampler around one model. ``text_encoder`` defaults to the bundled MiniLM."""
+
+    model_class: type[nn.Module]
+    stage_name: str
+
+    def __init__(self, model: nn.Module, text_encoder: TextEncoder | None = None, device: str | torch.device = "cpu"):
+        self.model = model.to(device).eval()
+        self.text_encoder = text_encoder if text_encoder is not None else TextEncoder(device="cpu")
+        self.device = torch.device(device)
+
+    @classmethod
+    def from_pretrained(cls, path: str | os.PathLike, text_encoder: TextEncoder | None = None, device="cpu"):
+        model = load_model(path, device)
+        if not isinstance(model, cls.model_class):
+            raise InputError(f"{path} holds a {type(model).__name__}, not a {cls.stage_name}")
+        return cls(model, text_encoder, device)
+
+    def save_pretrained(self, path: str | os.PathLike) -> Path:
+        return save_model(self.model, path)
