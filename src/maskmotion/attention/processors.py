@@ -82,6 +82,11 @@ class MaskContext:
     def clear(self) -> None:
         self.set(None)
 
+    def state(self) -> tuple[BatchTokenGroups | None, torch.Tensor | None, torch.Tensor | None]:
+        """(groups, prompt_states, prompt_object_ids) as set now: what a caller needs to
+        restore the masks later (e.g. for a checkpointed block recomputed in backward)."""
+        return self._groups, self._prompt_states, self._prompt_object_ids
+
     @contextmanager
     def use(
         self,
@@ -90,7 +95,7 @@ class MaskContext:
         prompt_object_ids: torch.Tensor | None = None,
     ) -> Iterator[MaskContext]:
         """Set the masks inside a `with` block and restore the previous ones after it."""
-        previous = (self._groups, self._prompt_states, self._prompt_object_ids)
+        previous = self.state()
         self.set(groups, prompt_states, prompt_object_ids)
         try:
             yield self
