@@ -31,31 +31,37 @@ def encode_prompts(text: TextEncoder, prompts: Sequence[str]) -> tuple[torch.Ten
     return text(list(prompts))
 
 
-def encode_local_prompts(
-    text: TextEncoder, prompts: Sequence[Sequence[str]], owners: Sequence[Sequence[int]]
+def concat_local_states(
+    states: Sequence[Sequence[torch.Tensor]], owners: Sequence[Sequence[int]], dim: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Each sample's local prompts, concatenated: states (B, Ml, D) and the owner of
-    each token (B, Ml) long, 0 = padding. ``owners[b][k]`` is the id a masked layer
-    knows object k by (its trajectory id for the video model, its slot for the motion
-    model)."""
-    flat = [p for sample in prompts for p in sample]
-    encoded = iter(text.encode_list(flat))
+    """Concatenate each sample's local-prompt states: (B, Ml, D) and the owner of each
+    token (B, Ml) long, 0 = padding. ``states[b][k]`` is object k's (n_k, D) states and
+    ``owners[b][k]`` the id a masked layer knows it by."""
     per_sample, per_owner = [], []
-    for sample, ids in zip(prompts, owners):
+    for sample, ids in zip(states, owners):
         if len(sample) != len(ids):
             raise ValueError(f"{len(sample)} local prompts but {len(ids)} object ids")
-        states = [next(encoded) for _ in sample]
-        per_sample.append(torch.cat(states) if states else torch.zeros(0, text.dim))
+        per_sample.append(torch.cat(list(sample)) if len(sample) else torch.zeros(0, dim))
         per_owner.append(
-            torch.cat([torch.full((s.shape[0],), int(i), dtype=torch.long) for s, i in zip(states, ids)])
-            if states
+            torch.cat([torch.full((s.shape[0],), int(i), dtype=torch.long) for s, i in zip(sample, ids)])
+            if len(sample)
             else torch.zeros(0, dtype=torch.long)
         )
-    states, mask = pad_states(per_sample, text.dim)
+    local, mask = pad_states(per_sample, dim)
     owner = torch.zeros(mask.shape, dtype=torch.long)
     for b, o in enumerate(per_owner):
         owner[b, : len(o)] = o
-    return states, owner
+    return local, owner
+
+
+def encode_local_prompts(
+    text: TextEncoder, prompts: Sequence[Sequence[str]], owners: Sequence[Sequence[int]]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Encode each sample's local prompts and concatenate them (see `concat_local_states`):
+    ``owners[b][k]`` is the trajectory id for the video model, the slot for the motion model."""
+    encoded = iter(text.encode_list([p for sample in prompts for p in sample]))
+    states = [[next(encoded) for _ in sample] for sample in prompts]
+    return concat_local_states(states, owners, text.dim)
 
 
 def video_condition(images: dict[str, np.ndarray], names: Sequence[str], num_frames: int) -> torch.Tensor:

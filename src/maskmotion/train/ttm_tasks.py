@@ -23,7 +23,7 @@ from ..data.sprites.splits import seed_at, seeds_for
 from ..eval.sprites import evaluate_mask_video_model, evaluate_motion_model, evaluate_video_model, summarise_objects
 from ..models import MotionDiT, VideoDiT, interpolate, motion_config, sample_times, video_config
 from ..models.io import save_model
-from ..pipelines.inputs import to_model_range, video_condition
+from ..pipelines.inputs import concat_local_states, to_model_range, video_condition
 from ..text import TextEncoder, pad_states
 from ..trajectory import PALETTE
 from .examples import stage1_example, stage2_example
@@ -178,15 +178,18 @@ class _SceneTask:
             self._bank = PromptBank(self.text, lambda i: self.prompts(self.scene(i)), len(self.seeds), cache_dir=cache)
         return self._bank
 
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if getattr(self, "_perm_epoch", None) != epoch:
+            self._perm = np.random.default_rng([self.opts.seed, epoch]).permutation(len(self.seeds))
+            self._perm_epoch = epoch
+        return self._perm
+
     def indices(self, step: int, rank: int, world_size: int, batch_size: int) -> list[int]:
         """This shard's pool indices for ``step``: a per-epoch permutation, sliced."""
-        n = len(self.seeds)
-        start = step * batch_size
         out = []
-        for pos in range(start, start + batch_size):
-            epoch, offset = divmod(pos, n)
-            perm = np.random.default_rng([self.opts.seed, epoch]).permutation(n)
-            out.append(int(perm[offset]))
+        for pos in range(step * batch_size, (step + 1) * batch_size):
+            epoch, offset = divmod(pos, len(self.seeds))
+            out.append(int(self._permutation(epoch)[offset]))
         return out[rank::world_size]
 
     def drop_masks(self, b: int, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
@@ -196,18 +199,6 @@ class _SceneTask:
         drop_visual = (u < o.visual_dropout) | ((u >= o.visual_dropout + o.text_dropout) & (u < o.visual_dropout + o.text_dropout + o.both_dropout))
         drop_text = (u >= o.visual_dropout) & (u < o.visual_dropout + o.text_dropout + o.both_dropout)
         return ~drop_visual, ~drop_text
-
-
-def _concat_local(states: list[list[torch.Tensor]], owners: list[list[int]], dim: int) -> tuple[torch.Tensor, torch.Tensor]:
-    per_sample = [torch.cat(s) if s else torch.zeros(0, dim) for s in states]
-    local, mask = pad_states(per_sample, dim)
-    owner = torch.zeros(mask.shape, dtype=torch.long)
-    for b, (s, ids) in enumerate(zip(states, owners)):
-        pos = 0
-        for st, oid in zip(s, ids):
-            owner[b, pos : pos + st.shape[0]] = oid
-            pos += st.shape[0]
-    return local, owner
 
 
 # ---- stage 1, compact form ---------------------------------------------------------------
@@ -244,7 +235,7 @@ class MotionTask(_SceneTask):
             motion[k, :n] = torch.from_numpy(e.motion)
             present[k, :n] = True
         text, text_mask = pad_states([s[0] for s in texts], self.text.dim)
-        local, owner = _concat_local([s[1:] for s in texts], [list(range(1, len(s))) for s in texts], self.text.dim)
+        local, owner = concat_local_states([s[1:] for s in texts], [list(range(1, len(s))) for s in texts], self.text.dim)
         return dict(features=feats, motion=motion, present=present, text=text, text_mask=text_mask, local=local, owner=owner)
 
     def loss(self, model, batch, generator):
@@ -322,7 +313,9 @@ class VideoTask(_SceneTask):
             owners.append([o.id for o in sc.objects])
         texts = [self.bank.get(i) for i in idx]
         text, text_mask = pad_states([s[0] for s in texts], self.text.dim)
-        local, owner = _concat_local([s[1:] for s in texts], owners, self.text.dim)
+        # Tasks without local prompts (the pixel-level stage 1) give only the first prompt.
+        local_owners = [o if len(s) > 1 else [] for o, s in zip(owners, texts)]
+        local, owner = concat_local_states([s[1:] for s in texts], local_owners, self.text.dim)
         ids_t = torch.stack(ids)
         batch = dict(video=torch.stack(targets), cond=torch.stack(conds), ids=ids_t, text=text,
                      text_mask=text_mask, local=local, owner=owner)
