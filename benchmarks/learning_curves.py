@@ -37,7 +37,8 @@ def main() -> None:
         row[0].set_yscale("log")
         row[0].set_title(f"{run.name}: training loss")
         row[0].set_xlabel("step")
-        keys = sorted({k for m in evals for k in m if k.startswith("eval/")})
+        # Counts (e.g. eval/objects) are not curves.
+        keys = sorted({k for m in evals for k in m if k.startswith("eval/") and not k.endswith("objects")})
         for key in keys:
             pts = [(m["step"], m[key]) for m in evals if key in m]
             row[1].plot(*zip(*pts), marker="o", label=key[5:])

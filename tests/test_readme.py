@@ -1,6 +1,7 @@
 """The README's quick start and examples must stay true."""
 
 import re
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_ci_runs_the_readme_test_command():
 
 def test_quick_start_main_command_names_a_real_subcommand():
     main_command = _code_blocks("bash")[0].strip()
-    invocation = main_command.split("&&")[-1].split()
+    invocation = shlex.split(main_command.split("&&")[-1])
     assert invocation[0] == "maskmotion"
     from maskmotion.cli import build_parser
 
