@@ -235,3 +235,49 @@ def test_messages_shape():
     msgs = build_messages(PlanRequest(PROMPT, _ids(), (ObjectRequest(1, "dog"), ObjectRequest(2, "cat"))))
     assert len(msgs) == 1 + 2 * 3 + 1
     assert "JSON" in msgs[0]["content"]
+
+
+SERVER_SCRIPT = r"""
+import json, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+
+answer = json.loads(sys.argv[1])
+
+
+class Handler(BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        reply = {"id": "x", "object": "chat.completion", "model": body["model"],
+                 "choices": [{"index": 0, "finish_reason": "stop",
+                              "message": {"role": "assistant", "content": json.dumps(answer)}}]}
+        data = json.dumps(reply).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args):
+        pass
+
+
+httpd = HTTPServer(("127.0.0.1", 0), Handler)
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"""
+
+
+def test_planner_against_a_server_in_another_process():
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-c", SERVER_SCRIPT, json.dumps(GOOD)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(proc.stdout.readline())
+        planner = LLMPlanner(LLMConfig(f"http://127.0.0.1:{port}", "tiny-model", timeout=10.0))
+        plan = plan_scene(PROMPT, _ids(), [ObjectRequest(1, "dog"), ObjectRequest(2, "cat")], planner)
+        assert plan.source == "llm:tiny-model"
+        assert plan.local_prompts == ["the playful dog jumps", "the cat runs to the left"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
