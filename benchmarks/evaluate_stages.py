@@ -23,6 +23,7 @@ import torch
 from maskmotion.data.sprites import SpritesConfig
 from maskmotion.data.sprites.splits import seeds_for
 from maskmotion.eval.sprites import (
+    evaluate_end_to_end,
     evaluate_mask_video_model,
     evaluate_motion_model,
     evaluate_video_model,
@@ -38,6 +39,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--motion", type=Path, help="stage-1 model folder (motion or pixel-level)")
     p.add_argument("--video", type=Path, help="stage-2 model folder")
+    p.add_argument("--end-to-end", action="store_true",
+                   help="with --motion (compact) and --video: stage 1 then stage 2, motion read back with the tracker")
     p.add_argument("--scenes", type=int, default=200, help="test scenes (default 200)")
     p.add_argument("--split", default="test", choices=["test", "val"])
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
@@ -67,6 +70,14 @@ def main() -> None:
         sprites = SpritesConfig(height=model.cfg.height, width=model.cfg.width, num_frames=model.cfg.frames)
         start = time.time()
         results["stage2"] = {**evaluate_video_model(model, text, seeds, sprites, args.steps or 20, **guidance), "seconds": time.time() - start}
+    if args.end_to_end:
+        if not (args.motion and args.video):
+            p.error("--end-to-end needs --motion and --video")
+        motion, video = load_model(args.motion), load_model(args.video)
+        sprites = SpritesConfig(height=video.cfg.height, width=video.cfg.width, num_frames=video.cfg.frames)
+        start = time.time()
+        rows = evaluate_end_to_end(motion, video, text, seeds, sprites)
+        results["end_to_end"] = {**summarise_objects(rows), "seconds": time.time() - start}
     text_out = json.dumps(results, indent=2)
     print(text_out)
     if args.out:

@@ -120,3 +120,18 @@ def test_prompt_bank_disk_cache_gives_identical_states(tmp_path, motion_task):
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     with pytest.raises(IndexError):
         again.get(10)
+
+
+def test_end_to_end_evaluation_runs_on_tiny_models(motion_task):
+    from maskmotion.data.sprites import SpritesConfig
+    from maskmotion.eval.sprites import evaluate_end_to_end, summarise_objects
+    from maskmotion.models import MotionDiT, VideoDiT, motion_config, video_config
+
+    torch.manual_seed(0)
+    rows = evaluate_end_to_end(
+        MotionDiT(motion_config("tiny", frames=4)), VideoDiT(video_config("tiny")), motion_task.text,
+        [10_000, 10_001], SpritesConfig(height=16, width=16, num_frames=4), motion_steps=2, video_steps=2,
+    )
+    summary = summarise_objects(rows)
+    assert summary["all"]["objects"] == len(rows) > 0
+    assert all(0 <= r.iou <= 1 for r in rows)
