@@ -166,16 +166,11 @@ class AnimateDiffTTM(TTMModel):
     """
 
     backbone_class = UNetMotionModel
+    backbone_name = "animatediff"
+    widen_hint = "add_ttm_to_animatediff"
 
     def __init__(self, backbone: UNetMotionModel, config: TTMAdapterConfig) -> None:
         super().__init__(backbone, config)
-        if config.backbone != "animatediff":
-            raise ValueError(f"config is for backbone {config.backbone!r}, not 'animatediff'")
-        if backbone.config.in_channels != config.original_in_channels + config.extra_in_channels:
-            raise ValueError(
-                f"the U-Net takes {backbone.config.in_channels} channels, the adapter config says "
-                f"{config.original_in_channels} + {config.extra_in_channels}; widen it with add_ttm_to_animatediff"
-            )
         self.text_dim = config.text_dim or backbone.config.cross_attention_dim
         if self.text_dim != backbone.config.cross_attention_dim:
             raise ValueError(

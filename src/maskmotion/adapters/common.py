@@ -255,11 +255,20 @@ class TTMModel(nn.Module):
     """
 
     backbone_class: type[nn.Module]
+    backbone_name: str  # TTMAdapterConfig.backbone for this adapter
+    widen_hint: str  # the function that widens this backbone's input
 
     def __init__(self, backbone: nn.Module, config: TTMAdapterConfig) -> None:
         super().__init__()
         if not isinstance(backbone, self.backbone_class):
             raise ValueError(f"expected a {self.backbone_class.__name__}, got {type(backbone).__name__}")
+        if config.backbone != self.backbone_name:
+            raise ValueError(f"config is for backbone {config.backbone!r}, not {self.backbone_name!r}")
+        if backbone.config.in_channels != config.original_in_channels + config.extra_in_channels:
+            raise ValueError(
+                f"the {self.backbone_class.__name__} takes {backbone.config.in_channels} channels, the adapter "
+                f"config says {config.original_in_channels} + {config.extra_in_channels}; widen it with {self.widen_hint}"
+            )
         self.backbone = backbone
         self.config = config
         self.layers = nn.ModuleList()

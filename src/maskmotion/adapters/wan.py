@@ -104,16 +104,11 @@ class WanTTM(TTMModel):
     """
 
     backbone_class = WanTransformer3DModel
+    backbone_name = "wan"
+    widen_hint = "add_ttm_to_wan"
 
     def __init__(self, backbone: WanTransformer3DModel, config: TTMAdapterConfig) -> None:
         super().__init__(backbone, config)
-        if config.backbone != "wan":
-            raise ValueError(f"config is for backbone {config.backbone!r}, not 'wan'")
-        if backbone.config.in_channels != config.original_in_channels + config.extra_in_channels:
-            raise ValueError(
-                f"the transformer takes {backbone.config.in_channels} channels, the adapter config says "
-                f"{config.original_in_channels} + {config.extra_in_channels}; widen it with add_ttm_to_wan"
-            )
         self.context = MaskContext(backend=config.backend)
         inner = backbone.config.num_attention_heads * backbone.config.attention_head_dim
         text_dim = config.text_dim or backbone.config.text_dim
