@@ -533,8 +533,56 @@ def _run_export(args: argparse.Namespace) -> None:
     logger.info("exported %s", folder)
 
 
+# ---- bench ---------------------------------------------------------------------------------
+def _add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "bench",
+        parents=[common],
+        help="sample every variant on the same scenes and seeds; table, plots, HTML report",
+        description="Run the benchmark (docs/benchmark.md): stage 1 once per scene and seed, "
+        "then every variant's stage 2; writes results.json, results.md, plots/ and report.html. "
+        "Rerunning with the same --out resumes, skipping finished samples.",
+    )
+    p.add_argument("--suite", default="sprites-test",
+                   help="sprites-test[:N], sprites-val[:N] (default 48 scenes) or a JSONL manifest")
+    p.add_argument("--variants", default="ttm-paper,ti2v,no-masked,cross-only,self-only,flow",
+                   help="comma-separated: bundled ablation variants (ttm-paper, no-masked, cross-only, "
+                   "self-only, ti2v, flow, ttm-pixel, ttm), 'default', 'warp', or model folder paths")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if it exists)")
+    p.add_argument("--scenes", type=int, default=None, help="keep the suite's first N cases")
+    p.add_argument("--seeds", default="0", help="comma-separated sampling seeds (default 0)")
+    p.add_argument("--weights", default=None, help="folder of variant model folders (default: bundled)")
+    p.add_argument("--motion", default="default", help="stage-1 model: bundled name or folder (default: default)")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps for both stages (default: each stage's)")
+    p.add_argument("--workers", type=int, default=1, help="local processes, one core each (default 1)")
+    p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--no-videos", action="store_true", help="write records only (no GIFs, no pictures in the report)")
+    p.set_defaults(run=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> None:
+    from .bench import BenchConfig, run_bench
+
+    try:
+        seeds = [int(s) for s in args.seeds.split(",") if s.strip()]
+    except ValueError:
+        raise InputError(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
+    if args.scenes is not None and args.scenes < 1:
+        raise InputError(f"--scenes must be at least 1, got {args.scenes}")
+    config = BenchConfig(
+        suite=args.suite, variants=[v.strip() for v in args.variants.split(",") if v.strip()], out=str(args.out),
+        seeds=seeds, limit=args.scenes, weights=args.weights, motion=args.motion, steps=args.steps,
+        workers=args.workers, device=args.device, save_videos=not args.no_videos,
+    )
+    results = run_bench(config, progress=not args.quiet)
+    if results:
+        print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
+        logger.info("report: %s", Path(args.out) / "report.html")
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_animate,
+    _add_bench,
     _add_export,
     _add_plan,
     _add_render,

@@ -93,3 +93,21 @@ def test_model_folders_round_trip_and_fail_clearly(tmp_path, text, scene):
     (folder / "model.safetensors").write_bytes((other / "model.safetensors").read_bytes())
     with pytest.raises(WeightsError, match="does not match its config"):
         load_model(folder)
+
+
+def test_condition_images_use_the_given_tracks_for_flow_and_warp():
+    from maskmotion.pipelines import VideoInputs
+    from maskmotion.trajectory import MaskTrajectory, MotionTrack, TrajectoryObject, warp_masks
+
+    first = np.zeros((32, 32), np.uint8)
+    first[10:18, 4:12] = 1
+    t = np.arange(4.0)
+    moving = MotionTrack(3 * t, 0 * t, np.ones(4), np.ones(4), np.zeros(4))
+    traj = MaskTrajectory(warp_masks(first, {1: moving}, 4), [TrajectoryObject(1, "box", "a box slides")])
+    image = np.full((32, 32, 3), 40, np.uint8)
+    image[first == 1] = (200, 30, 30)
+    fitted = VideoInputs(image, traj, "p").condition_images(["first_frame", "flow", "warp"])
+    assert set(fitted) == {"first_frame", "trajectory", "flow", "warp"}
+    assert (fitted["flow"][2][traj.ids[2] == 1] != 255).any()  # fitted tracks see the slide
+    still = VideoInputs(image, traj, "p", tracks={1: MotionTrack.still(4)}).condition_images(["flow"])
+    assert (still["flow"] == 255).all()  # the given tracks win over the masks

@@ -61,7 +61,8 @@ def test_motion_task_learns(motion_task):
 
 def test_video_variants_are_parameter_matched_and_train(motion_task):
     counts = {}
-    for variant in ("ttm", "no-masked", "cross-only", "self-only"):
+    # The paper-form ablations and the flow trajectory: same layers, same inputs' width.
+    for variant in ("ttm-paper", "ttm-pixel", "no-masked", "cross-only", "self-only", "flow"):
         task = VideoTask(VideoTaskOptions(**SMALL, variant=variant))
         task._text = motion_task.text
         model = task.build_model()
@@ -71,7 +72,7 @@ def test_video_variants_are_parameter_matched_and_train(motion_task):
         loss.backward()
         assert torch.isfinite(loss)
     assert len(set(counts.values())) == 1, counts
-    assert set(VIDEO_VARIANTS) >= {"ttm", "ttm-paper", "ti2v", "no-masked", "cross-only", "self-only"}
+    assert set(VIDEO_VARIANTS) >= {"ttm", "ttm-paper", "ti2v", "no-masked", "cross-only", "self-only", "flow"}
 
 
 def test_ttm_video_task_loss_falls_and_evaluates(motion_task):

@@ -9,7 +9,7 @@ from .fvd import (
     frechet_from_features,
     fvd,
 )
-from .metrics import PooledPSNR, mask_iou_per_object, psnr
+from .metrics import PooledPSNR, centroid_error, identity_swaps, mask_iou_per_object, psnr
 from .video_metrics import average_displacement, frame_consistency, ssim, trajectory_consistency
 
 __all__ = [
@@ -20,12 +20,14 @@ __all__ = [
     "VideoFeatureExtractor",
     "adherent",
     "average_displacement",
+    "centroid_error",
     "curves_from_masks",
     "curves_from_track",
     "frame_consistency",
     "frechet_distance",
     "frechet_from_features",
     "fvd",
+    "identity_swaps",
     "mask_iou_per_object",
     "psnr",
     "ssim",

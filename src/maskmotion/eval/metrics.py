@@ -51,3 +51,48 @@ class PooledPSNR:
         if self.count == 0:
             return float("nan")
         return 10.0 * np.log10(255.0**2 / max(self.sse / self.count, 1e-10))
+
+
+def centroid_error(generated: np.ndarray, reference: np.ndarray, object_ids: list[int]) -> dict[int, float]:
+    """Mean distance in pixels between each object's centroid in two (T, H, W) id maps,
+    over the frames where it is in both; NaN for an object never in both."""
+    h, w = reference.shape[1:]
+    ys, xs = np.mgrid[0:h, 0:w]
+    out = {}
+    for oid in object_ids:
+        dists = []
+        for g, r in zip(generated == oid, reference == oid):
+            if g.any() and r.any():
+                dists.append(np.hypot(xs[g].mean() - xs[r].mean(), ys[g].mean() - ys[r].mean()))
+        out[oid] = float(np.mean(dists)) if dists else float("nan")
+    return out
+
+
+def identity_swaps(generated: np.ndarray, reference: np.ndarray, object_ids: list[int]) -> dict[int, int]:
+    """Identity switches per object, as in multi-object tracking: in each frame a
+    generated object is matched to the reference object its mask overlaps most (IoU);
+    every change of that match from one frame where it has one to the next counts once.
+
+    An object that becomes another object's double, or trades places with it, switches;
+    one that just drifts off its reference without covering another does not.
+    """
+    out = {oid: 0 for oid in object_ids}
+    last: dict[int, int] = {}
+    for g_frame, r_frame in zip(generated, reference):
+        for oid in object_ids:
+            g = g_frame == oid
+            if not g.any():
+                continue
+            best, best_iou = 0, 0.0
+            for rid in object_ids:
+                r = r_frame == rid
+                union = (g | r).sum()
+                iou = (g & r).sum() / union if union else 0.0
+                if iou > best_iou:
+                    best, best_iou = rid, iou
+            if best == 0:
+                continue
+            if oid in last and last[oid] != best:
+                out[oid] += 1
+            last[oid] = best
+    return out

@@ -418,7 +418,7 @@ class AnimatePipeline:
             settings: dict[str, Any] = {"renderer": "warp"}
         else:
             video, settings = self._render_model(
-                image, trajectory, prompt, num_inference_steps, video_guidance, generator, callback_on_step_end
+                image, trajectory, prompt, tracks, num_inference_steps, video_guidance, generator, callback_on_step_end
             )
         settings["seed"] = seed
 
@@ -430,6 +430,7 @@ class AnimatePipeline:
         image: np.ndarray,
         trajectory: MaskTrajectory,
         prompt: str,
+        tracks: Mapping[int, MotionTrack] | None,
         steps: int | None,
         guidance: tuple[float, float] | None,
         generator: torch.Generator,
@@ -441,10 +442,16 @@ class AnimatePipeline:
         s_i, s_t = guidance or (pipe.default_visual_guidance, pipe.default_text_guidance)
         canvas_image, _, fmap = fit_to_model(image, None, (cfg.height, cfg.width))
         canvas_traj = _trajectory_on_canvas(trajectory, fmap)
+        canvas_tracks = None
+        if tracks is not None:
+            # Displacements scale with the image; the padding offset cancels out.
+            fy = fmap.scaled_height / trajectory.size[0]
+            fx = fmap.scaled_width / trajectory.size[1]
+            canvas_tracks = {oid: _scale_track(tr, fx, fy) for oid, tr in tracks.items()}
         with self._stage_progress("stage 2: video", "video", steps, callback) as step_end:
             frames = pipe(
                 canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=s_i,
-                text_guidance_scale=s_t, generator=generator, callback_on_step_end=step_end,
+                text_guidance_scale=s_t, generator=generator, callback_on_step_end=step_end, tracks=canvas_tracks,
             )  # fmt: skip  # (T, S, S, 3) uint8
         video = _resize_frames(fmap.restore(frames), trajectory.size)
         settings = {

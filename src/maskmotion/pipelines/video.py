@@ -10,8 +10,8 @@ import torch
 
 from ..errors import InputError
 from ..models import VideoDiT, euler_sample
-from ..render import warp_preview
-from ..trajectory import MaskTrajectory
+from ..render import fit_tracks, flow_render, warp_preview
+from ..trajectory import MaskTrajectory, MotionTrack
 from .base import StagePipeline
 from .guidance import guided
 from .inputs import encode_local_prompts, encode_prompts, to_uint8, video_condition
@@ -27,6 +27,21 @@ class VideoInputs:
     trajectory: MaskTrajectory  # objects carry the local prompts
     prompt: str
     warp: np.ndarray | None = None  # (T, H, W, 3) uint8; computed when the model needs it
+    tracks: dict[int, MotionTrack] | None = None
+    """Per-object motion behind the trajectory (stage 1's output); the warp preview and the
+    flow trajectory use it, or tracks fitted to the masks when it is None."""
+
+    def condition_images(self, names: Sequence[str]) -> dict[str, np.ndarray]:
+        """The images a model with conditions ``names`` needs, by name."""
+        images = {"first_frame": self.image, "trajectory": self.trajectory.render()}
+        tracks = self.tracks
+        if ("warp" in names and self.warp is None) or "flow" in names:
+            tracks = tracks if tracks is not None else fit_tracks(self.trajectory)
+        if "warp" in names:
+            images["warp"] = self.warp if self.warp is not None else warp_preview(self.image, self.trajectory, tracks)
+        if "flow" in names:
+            images["flow"] = flow_render(self.trajectory.ids, tracks)
+        return images
 
 
 class VideoPipeline(StagePipeline):
@@ -66,12 +81,7 @@ class VideoPipeline(StagePipeline):
         model, cfg, dev = self.model, self.model.cfg, self.device
         for inp in inputs:
             self._check(inp)
-        conds = []
-        for inp in inputs:
-            images = {"first_frame": inp.image, "trajectory": inp.trajectory.render()}
-            if "warp" in cfg.cond_names:
-                images["warp"] = inp.warp if inp.warp is not None else warp_preview(inp.image, inp.trajectory)
-            conds.append(video_condition(images, cfg.cond_names, cfg.frames))
+        conds = [video_condition(inp.condition_images(cfg.cond_names), cfg.cond_names, cfg.frames) for inp in inputs]
         cond = torch.stack(conds).to(dev)  # (B, Cc, T, H, W)
         text, text_mask = encode_prompts(self.text_encoder, [i.prompt for i in inputs])
         local, owner = encode_local_prompts(
@@ -114,8 +124,10 @@ class VideoPipeline(StagePipeline):
         generator: torch.Generator | None = None,
         callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
         output_type: str = "np",
+        tracks: dict[int, MotionTrack] | None = None,
     ):
-        """Render the video of ``trajectory`` starting at ``image``.
+        """Render the video of ``trajectory`` starting at ``image`` (``tracks``: the
+        per-object motion behind it, if known; see `VideoInputs`).
 
         Returns (T, H, W, 3) uint8 for ``output_type="np"``, a (T, 3, H, W) float tensor in
         [0, 1] for "pt", or a list of PIL images for "pil".
@@ -123,7 +135,7 @@ class VideoPipeline(StagePipeline):
         if output_type not in OUTPUT_TYPES:
             raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
         video = self.sample(
-            [VideoInputs(np.asarray(image), trajectory, prompt)],
+            [VideoInputs(np.asarray(image), trajectory, prompt, tracks=tracks)],
             num_inference_steps, visual_guidance_scale, text_guidance_scale, generator, callback_on_step_end,
         )[0]  # (3, T, H, W)
         frames = video.movedim(0, 1)  # (T, 3, H, W)

@@ -33,13 +33,56 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="torch threads per process (overrides num_threads)",
     )
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one config field; VALUE is TOML (quote strings), dotted keys reach "
+        "into tables, e.g. --set task_options.variant='\"ti2v\"' --set lr=1e-4 (repeatable)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def parse_override(text: str) -> tuple[list[str], object]:
+    """``"a.b=VALUE"`` -> (["a", "b"], value), VALUE read as a TOML value; a bare word
+    that is not TOML (``ti2v``) is taken as a string, so shells need no extra quotes."""
+    import tomllib
+
+    key, sep, raw = text.partition("=")
+    path = [part.strip() for part in key.split(".")]
+    if not sep or not all(path):
+        raise InputError(f"--set expects KEY=VALUE (e.g. task_options.variant=ti2v), got {text!r}")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return path, value
+
+
+def apply_overrides(data: dict, overrides: list[str]) -> dict:
+    """A copy of config ``data`` with each ``--set`` applied (tables created as needed)."""
+    import copy
+
+    out = copy.deepcopy(data)
+    for text in overrides:
+        path, value = parse_override(text)
+        table = out
+        for part in path[:-1]:
+            table = table.setdefault(part, {})
+            if not isinstance(table, dict):
+                raise InputError(f"--set {text!r}: {part!r} is not a table in the config")
+        table[path[-1]] = value
+    return out
 
 
 def config_from_args(args: argparse.Namespace):
     from .config import TrainConfig
 
     config = TrainConfig.from_file(args.config)
+    if getattr(args, "overrides", None):
+        config = TrainConfig.from_dict(apply_overrides(config.to_dict(), args.overrides), where=f"{args.config} with --set")
     changes: dict = {}
     if args.out is not None:
         changes["out_dir"] = str(args.out)

@@ -26,21 +26,30 @@ from ..models.io import save_model
 from ..pipelines.inputs import concat_local_states, to_model_range, video_condition
 from ..text import TextEncoder, pad_states
 from ..trajectory import PALETTE
-from .examples import stage1_example, stage2_example
+from ..render import flow_render
+from .examples import stage1_example, stage2_example, tracks_from_sprite_params
 from .tasks import options_from_dict, register_task
 
 logger = logging.getLogger(__name__)
 
-# Named stage-2 variants: the paper's ablations plus our extension. Every variant keeps
+# Named stage-2 variants: the paper's ablations plus our extensions. Every variant keeps
 # the same layers (parameter-matched); "masked_*" False makes that extra layer unmasked.
+# The ablations use the paper's form (first frame + trajectory) so that they answer the
+# paper's questions; "ttm" adds our warp preview, "ttm-pixel" exact-pixel regions.
+_PAPER = dict(cond_names=["first_frame", "trajectory"], output_base="")
 VIDEO_VARIANTS: dict[str, dict[str, Any]] = {
     # Ours: TTM with the warp preview as an extra condition and the output a residual over it.
     "ttm": dict(),
-    # The paper's stage 2: first frame + trajectory, no warp preview.
-    "ttm-paper": dict(cond_names=["first_frame", "trajectory"], output_base=""),
-    "no-masked": dict(masked_self=False, masked_cross=False),
-    "cross-only": dict(masked_self=False),
-    "self-only": dict(masked_cross=False),
+    # The paper's stage 2: first frame + trajectory, masked layers with box regions for
+    # masked cross-attention.
+    "ttm-paper": dict(_PAPER),
+    "ttm-pixel": dict(_PAPER, cross_region="pixel"),
+    "no-masked": dict(_PAPER, masked_self=False, masked_cross=False),
+    "cross-only": dict(_PAPER, masked_self=False),
+    "self-only": dict(_PAPER, masked_cross=False),
+    # The optical-flow trajectory (rendered as colour) in place of the mask trajectory;
+    # without masks there are no groups, so the extra layers are unmasked.
+    "flow": dict(cond_names=["first_frame", "flow"], output_base="", masked_self=False, masked_cross=False),
     # Single stage: the first frame only, the extra layers unmasked.
     "ti2v": dict(cond_names=["first_frame"], output_base="", masked_self=False, masked_cross=False),
 }
@@ -293,11 +302,14 @@ class VideoTask(_SceneTask):
 
     def _images(self, scene) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
         """Condition images, target video (T, H, W, 3) and the trajectory ids."""
-        if "warp" in self.model_config.cond_names:
-            ex = stage2_example(scene)
-            images = {"first_frame": scene.first_frame, "trajectory": ex.trajectory, "warp": ex.warp}
-        else:
-            images = {"first_frame": scene.first_frame, "trajectory": PALETTE[scene.ids]}
+        names = self.model_config.cond_names
+        images = {"first_frame": scene.first_frame, "trajectory": PALETTE[scene.ids]}
+        if "warp" in names:
+            images["warp"] = stage2_example(scene).warp
+        if "flow" in names:
+            oids = [o.id for o in scene.objects]
+            tracks = tracks_from_sprite_params(scene.params(), scene.first_ids, oids)
+            images["flow"] = flow_render(scene.ids, dict(zip(oids, tracks)))
         return images, scene.video, scene.ids
 
     def batch(self, step: int, rank: int, world_size: int, batch_size: int) -> dict[str, Any]:

@@ -1,0 +1,55 @@
+"""What a benchmark variant name means: which stage-2 weights render it, or which
+model-free renderer.
+
+- a name bundled under ``weights/ablation/`` (or under ``--weights DIR``): that model;
+- ``default``: the bundled default's stage 2 (another size and budget than the ablation);
+- ``warp``: the model-free warp preview (no stage 2), a reference row;
+- a path to a model folder: that model, named by its folder.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import InputError
+from ..weights import WEIGHTS_DIR, resolve_model_folder
+
+ABLATION_DIR = WEIGHTS_DIR / "ablation"
+#: The ablation of the paper's table, in the order it reads.
+ABLATION_VARIANTS = ("ttm-paper", "no-masked", "cross-only", "self-only", "ti2v", "flow", "ttm-pixel", "ttm")
+MODEL_FREE = ("warp",)
+#: Conditions that carry the motion (so the video can be checked against it).
+MOTION_CONDITIONS = ("trajectory", "warp", "flow")
+
+
+@dataclass(frozen=True)
+class Variant:
+    name: str
+    folder: Path | None  # stage-2 model folder; None for a model-free renderer
+    renderer: str = "model"
+
+
+def resolve_variant(name: str, weights: str | os.PathLike | None = None) -> Variant:
+    """The `Variant` for a name on the command line; errors list what exists."""
+    name = name.strip()
+    if not name:
+        raise InputError("an empty variant name; give names separated by commas, e.g. ttm-paper,ti2v")
+    if name in MODEL_FREE:
+        return Variant(name, None, renderer=name)
+    if name == "default":
+        return Variant(name, resolve_model_folder("default", "video"))
+    root = Path(weights) if weights is not None else ABLATION_DIR
+    if (root / name / "config.json").is_file():
+        return Variant(name, root / name)
+    path = Path(name)
+    if os.sep in name or path.exists():
+        if not (path / "config.json").is_file():
+            raise InputError(f"variant {name}: {path} is not a model folder (no config.json)")
+        return Variant(path.name, path)
+    have = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+    raise InputError(
+        f"no weights for variant {name!r} in {root} (there: {', '.join(have) or 'none'}; also: default, warp); "
+        "train it (python benchmarks/train_ablation.py) or give a model folder path"
+    )
