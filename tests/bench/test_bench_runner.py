@@ -12,7 +12,7 @@ from maskmotion.trajectory import MaskTrajectory, TrajectoryObject
 
 
 def _config(out, weights, **kw):
-    base = dict(suite="sprites-test:2", variants=["ttm-paper", "ti2v", "flow", "warp"], out=str(out),
+    base = dict(suite="sprites-test:2", variants=["ttm-paper", "ti2v", "flow", "warp", "reference"], out=str(out),
                 seeds=[0], weights=str(weights), steps=2)
     return BenchConfig(**{**base, **kw})
 
@@ -20,8 +20,10 @@ def _config(out, weights, **kw):
 def test_bench_runs_every_variant_writes_the_report_and_resumes(tmp_path, variant_weights):
     out = tmp_path / "bench"
     results = run_bench(_config(out, variant_weights), progress=False)
-    names = ["ttm-paper", "ti2v", "flow", "warp"]
+    names = ["ttm-paper", "ti2v", "flow", "warp", "reference"]
     assert list(results["variants"]) == names
+    ref = results["variants"]["reference"]["all"]
+    assert ref["gt_iou"] > 0.8 and ref["psnr"] > 60 and ref["cond_iou"] is None
     for v in names:
         summary = results["variants"][v]
         assert summary["all"]["samples"] == 2

@@ -158,12 +158,16 @@ class _Pipelines:
         self.planner.set_progress_bar_config(disable=True)
         self.render_pipes: dict[str, AnimatePipeline] = {}
         for v in variants:
+            if v.renderer == "reference":
+                continue
             video = VideoPipeline(load_model(v.folder, dev), self.text, dev) if v.folder is not None else None
             pipe = AnimatePipeline(None, video)
             pipe.set_progress_bar_config(disable=True)
             self.render_pipes[v.name] = pipe
 
     def conditions(self, variant: Variant) -> list[str]:
+        if variant.renderer == "reference":
+            return []  # not conditioned on stage 1's trajectory
         pipe = self.render_pipes[variant.name]
         return list(pipe.video.model.cfg.cond_names) if pipe.video is not None else ["first_frame", "warp"]
 
@@ -171,6 +175,11 @@ class _Pipelines:
         return self.planner.plan_trajectory(case.image, case.plan(), num_inference_steps=self.steps, seed=seed)
 
     def render(self, variant: Variant, case: BenchCase, planned, seed: int) -> np.ndarray:
+        if variant.renderer == "reference":
+            if case.reference_video is None:
+                raise InputError(f"case {case.case_id} has no reference video; drop the 'reference' variant")
+            t, h, w = planned.trajectory.ids.shape
+            return _match_video(case.reference_video, t, h, w)
         video, _ = self.render_pipes[variant.name].render(
             case.image, planned.trajectory, planned.plan.global_prompt, planned.tracks, variant.renderer,
             num_inference_steps=self.steps, seed=seed,

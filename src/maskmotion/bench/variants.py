@@ -4,6 +4,8 @@ model-free renderer.
 - a name bundled under ``weights/ablation/`` (or under ``--weights DIR``): that model;
 - ``default``: the bundled default's stage 2 (another size and budget than the ablation);
 - ``warp``: the model-free warp preview (no stage 2), a reference row;
+- ``reference``: the suite's own reference video, scored like the others (the ceiling of
+  what the metrics, tracker included, can give);
 - a path to a model folder: that model, named by its folder.
 """
 
@@ -19,7 +21,7 @@ from ..weights import WEIGHTS_DIR, resolve_model_folder
 ABLATION_DIR = WEIGHTS_DIR / "ablation"
 #: The ablation of the paper's table, in the order it reads.
 ABLATION_VARIANTS = ("ttm-paper", "no-masked", "cross-only", "self-only", "ti2v", "flow", "ttm-pixel", "ttm")
-MODEL_FREE = ("warp",)
+MODEL_FREE = ("warp", "reference")
 #: Conditions that carry the motion (so the video can be checked against it).
 MOTION_CONDITIONS = ("trajectory", "warp", "flow")
 
