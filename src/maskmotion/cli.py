@@ -556,6 +556,8 @@ def _add_bench(sub: argparse._SubParsersAction, common: argparse.ArgumentParser)
     p.add_argument("--steps", type=int, default=None, help="sampler steps for both stages (default: each stage's)")
     p.add_argument("--workers", type=int, default=1, help="local processes, one core each (default 1)")
     p.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    p.add_argument("--clip", default=None, metavar="DIR",
+                   help="local CLIP model folder for CLIP-T/I/CF scores (or $MASKMOTION_CLIP); skipped without one")
     p.add_argument("--no-videos", action="store_true", help="write records only (no GIFs, no pictures in the report)")
     p.set_defaults(run=_run_bench)
 
@@ -572,7 +574,7 @@ def _run_bench(args: argparse.Namespace) -> None:
     config = BenchConfig(
         suite=args.suite, variants=[v.strip() for v in args.variants.split(",") if v.strip()], out=str(args.out),
         seeds=seeds, limit=args.scenes, weights=args.weights, motion=args.motion, steps=args.steps,
-        workers=args.workers, device=args.device, save_videos=not args.no_videos,
+        workers=args.workers, device=args.device, save_videos=not args.no_videos, clip=args.clip,
     )
     results = run_bench(config, progress=not args.quiet)
     if results:

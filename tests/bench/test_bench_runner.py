@@ -102,3 +102,13 @@ def test_bench_command_line_on_a_manifest(tmp_path, variant_weights):
     assert results["variants"]["warp"]["all"]["samples"] == 2
     bad = subprocess.run(cmd[:-2] + ["zero"], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "--seeds must be integers" in bad.stderr
+
+
+def test_clip_columns_appear_with_local_weights(tmp_path, variant_weights, clip_folder):
+    results = run_bench(_config(tmp_path / "b", variant_weights, suite="sprites-test:1", variants=["warp"], clip=str(clip_folder)), progress=False)
+    assert results["variants"]["warp"]["all"]["clip_t"] is not None
+    table = (tmp_path / "b" / "results.md").read_text()
+    assert "CLIP-T" in table and "CLIP scores skipped" not in table
+    plain = run_bench(_config(tmp_path / "c", variant_weights, suite="sprites-test:1", variants=["warp"]), progress=False)
+    assert plain["variants"]["warp"]["all"]["clip_t"] is None
+    assert "CLIP scores skipped" in (tmp_path / "c" / "results.md").read_text()

@@ -32,7 +32,11 @@ VIDEO_METRICS = [
     ("ssim", "SSIM", "higher"),
     ("ad", "AD (px/frame)", "closer to GT"),
     ("cf", "CF (SSIM)", "higher"),
+    ("clip_t", "CLIP-T", "higher"),
+    ("clip_i", "CLIP-I", "higher"),
+    ("clip_cf", "CLIP-CF", "higher"),
 ]
+CLIP_SKIPPED = "CLIP scores skipped: no local CLIP weights (maskmotion bench --clip DIR, a saved CLIPModel folder)."
 FVD_NOTE = (
     "FVD* uses the offline random 3D-conv features (maskmotion.eval.RandomConv3DFeatures), not I3D: "
     "it ranks variants on this suite only and is not comparable with published FVD."
@@ -101,7 +105,7 @@ def write_report(out: Path, config, variants, cases: Sequence[BenchCase]) -> dic
     records = load_records(out, names, cases, config.seeds)
     ref = _reference_features(cases)
     results: dict[str, Any] = {"suite": config.suite, "seeds": list(config.seeds), "cases": len(cases),
-                               "fvd_features": "random-conv3d (not I3D)", "variants": {}}
+                               "fvd_features": "random-conv3d (not I3D)", "clip": config.clip or None, "variants": {}}
     for v in names:
         recs = [r for r in records if r["variant"] == v]
         summary = summarise(recs)
@@ -154,7 +158,10 @@ def markdown_table(results: dict[str, Any]) -> str:
             lines.append(f"| {name} | " + " | ".join(row) + " |")
     if results.get("fvd_reference_halves") is not None:
         lines += ["", f"FVD* between two halves of the references (its floor here): {results['fvd_reference_halves']:.2f}."]
-    lines += ["", FVD_NOTE, ""]
+    lines += ["", FVD_NOTE]
+    if not any(v["all"].get("clip_t") is not None for v in variants.values()):
+        lines += ["", CLIP_SKIPPED]
+    lines += [""]
     return "\n".join(lines)
 
 

@@ -46,6 +46,8 @@ class BenchConfig:
     workers: int = 1
     device: str = "cpu"
     save_videos: bool = True
+    clip: str | None = None
+    """Local CLIP model folder for clip_t / clip_i / clip_cf; None (and no $MASKMOTION_CLIP) skips them."""
 
     def check(self) -> None:
         if not self.variants:
@@ -126,7 +128,7 @@ def run_shard(config: BenchConfig, variants: list[Variant], rank: int, world: in
         for variant in pending:
             start = time.perf_counter()
             video = pipes.render(variant, case, planned, seed)
-            rec = score_sample(case, planned.trajectory, video, variant, pipes.conditions(variant))
+            rec = score_sample(case, planned.trajectory, video, variant, pipes.conditions(variant), pipes.clip)
             rec.update(variant=variant.name, case=case.case_id, seed=seed, num_objects=case.num_objects,
                        seconds=round(time.perf_counter() - start, 3), version=RECORD_VERSION)
             if config.save_videos:
@@ -150,8 +152,11 @@ class _Pipelines:
         from ..text import TextEncoder
         from ..weights import resolve_model_folder
 
+        from ..eval.clip import clip_scorer_or_none
+
         self.steps = config.steps
         dev = config.device
+        self.clip = clip_scorer_or_none(config.clip, dev)
         self.text = TextEncoder(device=dev)
         motion = MotionPipeline(load_model(resolve_model_folder(config.motion, "motion"), dev), self.text, dev)
         self.planner = AnimatePipeline(motion, None)
@@ -189,7 +194,7 @@ class _Pipelines:
 
 # ---- scoring ------------------------------------------------------------------------------
 def score_sample(
-    case: BenchCase, trajectory, video: np.ndarray, variant: Variant, conditions: list[str]
+    case: BenchCase, trajectory, video: np.ndarray, variant: Variant, conditions: list[str], clip=None
 ) -> dict[str, Any]:
     """Every metric of one generated video: per object (IoU against the trajectory it was
     conditioned on and against the reference, centroid error, identity swaps, adherence)
@@ -237,6 +242,9 @@ def score_sample(
         vid["ssim"] = ssim(video[1:], ref_video[1:])
         if ref_ids is not None and (ref_ids[1:] > 0).any():
             vid["psnr_obj"] = psnr(video[1:], ref_video[1:], ref_ids[1:] > 0)
+    if clip is not None:
+        # ViCLIP-V's idea: similarity to the input image held still.
+        vid.update(clip.scores(video, case.prompt, _match_video(case.image[None], 1, h, w)[0]))
     features = RandomConv3DFeatures()(video[None])[0]
     return {"objects": objects, "video": vid, "fvd_features": [round(float(x), 6) for x in features]}
 
@@ -304,7 +312,7 @@ def _write_config(out: Path, config: BenchConfig) -> None:
     """bench.json: the run's settings. A resumed run must ask for the same samples."""
     path = out / "bench.json"
     data = asdict(config)
-    same = {k: data[k] for k in ("suite", "limit", "weights", "motion", "steps")}
+    same = {k: data[k] for k in ("suite", "limit", "weights", "motion", "steps", "clip")}
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         changed = [k for k, v in same.items() if old.get(k) != v]
