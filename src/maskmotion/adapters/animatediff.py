@@ -303,7 +303,8 @@ def add_ttm_to_animatediff(
         extra_in_channels: channels of the concatenated conditions (8: the first frame's
             and the trajectory's 4-channel SD latents, so conv_in goes 4 -> 12).
         masked_blocks: how many of the encoder's spatial transformer blocks (in forward
-            order) get masked layers; default all of them (SD 1.5: six, as the paper).
+            order) get masked layers; default all of them (SD 1.5: six, as the paper);
+            0 widens the input only (stage 1: no masked layers, no masks to pass).
         text_dim: width of the local prompts' states; must be the U-Net's
             cross_attention_dim (the same text encoder as the global prompt).
         masked_self, masked_cross, backend: as in `add_ttm_to_wan`.
@@ -314,8 +315,8 @@ def add_ttm_to_animatediff(
     if not paths:
         raise ValueError("this U-Net has no down-block transformer blocks to add masked layers to")
     k = len(paths) if masked_blocks is None else masked_blocks
-    if not 1 <= k <= len(paths):
-        raise ValueError(f"masked_blocks must be in 1..{len(paths)}, got {k}")
+    if not 0 <= k <= len(paths):
+        raise ValueError(f"masked_blocks must be in 0..{len(paths)}, got {k}")
     if any(getattr(unet.get_submodule(path), "_ttm_spliced", False) for path in paths):
         raise ValueError("this U-Net already has TTM layers")
     original = unet.config.in_channels

@@ -62,7 +62,8 @@ class TTMAdapterConfig:
         backbone: "wan" or "animatediff".
         original_in_channels: the backbone's input channels before widening.
         extra_in_channels: channels added for the concatenated conditions.
-        blocks: module paths (inside the backbone) of the blocks that got masked layers.
+        blocks: module paths (inside the backbone) of the blocks that got masked layers;
+            empty for a model with the widened input only (stage 1).
         masked_self: whether those blocks have masked self-attention.
         masked_cross: whether they have masked cross-attention.
         text_dim: width of the local prompts' token states as passed in.
@@ -82,11 +83,13 @@ class TTMAdapterConfig:
     def __post_init__(self) -> None:
         if self.extra_in_channels < 0:
             raise ValueError(f"extra_in_channels must be >= 0, got {self.extra_in_channels}")
-        if not self.blocks:
-            raise ValueError("an adapter needs at least one masked block")
-        if not (self.masked_self or self.masked_cross):
-            raise ValueError("masked_self and masked_cross are both False: nothing to add")
         object.__setattr__(self, "blocks", tuple(self.blocks))
+        if not self.blocks:
+            # Input widening only (METHOD.md's stage 1): no masked layers of either kind.
+            object.__setattr__(self, "masked_self", False)
+            object.__setattr__(self, "masked_cross", False)
+        elif not (self.masked_self or self.masked_cross):
+            raise ValueError("masked_self and masked_cross are both False: nothing to add")
 
     def save(self, folder: Path) -> None:
         (folder / CONFIG_NAME).write_text(json.dumps(asdict(self), indent=2) + "\n")

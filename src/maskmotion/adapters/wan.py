@@ -172,6 +172,9 @@ class WanTTM(TTMModel):
             raise ValueError(f"groups must be BatchTokenGroups, got {type(groups).__name__}")
         if self.config.masked_cross and local_states is None:
             raise ValueError("this model has masked cross-attention: pass local_states and local_ids")
+        if not self.layers:  # input widening only: nothing reads the masks
+            yield self.context
+            return
         projected = None if local_states is None else self.project_local_prompts(local_states)
         device = next(self.backbone.parameters()).device
         with self.context.use(groups.to(device), projected, local_ids):
@@ -196,7 +199,7 @@ class WanTTM(TTMModel):
                 f"got {tuple(hidden_states.shape)}"
             )
         if groups is None:
-            if not self.context.is_set:
+            if self.layers and not self.context.is_set:
                 raise ValueError("no masks set: pass groups= (and local prompts) or call inside mask_context(...)")
             return self.backbone(hidden_states, timestep, encoder_hidden_states, *args, **kwargs)
         with self.mask_context(groups, local_states, local_ids):
@@ -219,7 +222,8 @@ def add_ttm_to_wan(
         transformer: a `WanTransformer3DModel` (pretrained or random).
         extra_in_channels: channels of the concatenated conditions (stage 2 with Wan's
             16-channel VAE: 32, the first frame's latent and the trajectory's latent).
-        masked_blocks: K, how many leading blocks get masked layers; default a quarter.
+        masked_blocks: K, how many leading blocks get masked layers; default a quarter;
+            0 widens the input only (stage 1: no masked layers, no masks to pass).
         text_dim: width of the local prompts' encoder states; default the transformer's
             `text_dim` (same encoder as the global prompt, shared projection).
         masked_self, masked_cross: which layers to add (the paper's ablations).
@@ -229,8 +233,8 @@ def add_ttm_to_wan(
         raise ValueError(f"expected a WanTransformer3DModel, got {type(transformer).__name__}")
     num_layers = len(transformer.blocks)
     k = default_masked_blocks(num_layers) if masked_blocks is None else masked_blocks
-    if not 1 <= k <= num_layers:
-        raise ValueError(f"masked_blocks must be in 1..{num_layers}, got {k}")
+    if not 0 <= k <= num_layers:
+        raise ValueError(f"masked_blocks must be in 0..{num_layers}, got {k}")
     if any(getattr(block, "_ttm_spliced", False) for block in transformer.blocks):
         raise ValueError("this transformer already has TTM layers")
     original = transformer.config.in_channels

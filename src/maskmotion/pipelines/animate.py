@@ -189,6 +189,16 @@ class AnimatePipeline:
 
     # ---- facts --------------------------------------------------------------------------
     @property
+    def has_motion_model(self) -> bool:
+        """Whether a stage-1 model is loaded (subclasses with other models override)."""
+        return self.motion is not None
+
+    @property
+    def has_video_model(self) -> bool:
+        """Whether a stage-2 model is loaded."""
+        return self.video is not None
+
+    @property
     def model_frames(self) -> int | None:
         """Frames the stage-2 model renders (None without one)."""
         return self.video.model.cfg.frames if self.video is not None else None
@@ -225,7 +235,7 @@ class AnimatePipeline:
                 f"{image.shape[1]}x{image.shape[0]}; plan on this image"
             )
         by_id = resolve_drags(plan, drags or {})
-        if len(by_id) < len(plan.objects) and self.motion is None:
+        if len(by_id) < len(plan.objects) and not self.has_motion_model:
             undragged = [o.name for o in plan.objects if o.id not in by_id]
             raise InputError(
                 f"no stage-1 model is loaded to move {undragged}; load one (from_pretrained) or drag every object"
@@ -248,7 +258,7 @@ class AnimatePipeline:
     ) -> None:
         if renderer not in RENDERERS:
             raise InputError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
-        if renderer == "model" and self.video is None:
+        if renderer == "model" and not self.has_video_model:
             raise InputError("no stage-2 model is loaded; load one (from_pretrained) or use the warp renderer")
         if steps is not None and (not _is_int(steps) or steps < 1):
             raise InputError(f"num_inference_steps must be a positive integer, got {steps!r}")
@@ -436,11 +446,10 @@ class AnimatePipeline:
         generator: torch.Generator,
         callback: StepCallback | None,
     ) -> tuple[np.ndarray, dict[str, Any]]:
-        assert self.video is not None
-        pipe, cfg = self.video, self.video.model.cfg
-        steps = steps or pipe.default_steps
-        s_i, s_t = guidance or (pipe.default_visual_guidance, pipe.default_text_guidance)
-        canvas_image, _, fmap = fit_to_model(image, None, (cfg.height, cfg.width))
+        canvas_size, default_steps, default_guidance = self._video_defaults()
+        steps = steps or default_steps
+        s_i, s_t = guidance or default_guidance
+        canvas_image, _, fmap = fit_to_model(image, None, canvas_size)
         canvas_traj = _trajectory_on_canvas(trajectory, fmap)
         canvas_tracks = None
         if tracks is not None:
@@ -449,19 +458,42 @@ class AnimatePipeline:
             fx = fmap.scaled_width / trajectory.size[1]
             canvas_tracks = {oid: _scale_track(tr, fx, fy) for oid, tr in tracks.items()}
         with self._stage_progress("stage 2: video", "video", steps, callback) as step_end:
-            frames = pipe(
-                canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=s_i,
-                text_guidance_scale=s_t, generator=generator, callback_on_step_end=step_end, tracks=canvas_tracks,
-            )  # fmt: skip  # (T, S, S, 3) uint8
+            frames = self._render_canvas(
+                canvas_image, canvas_traj, prompt, canvas_tracks, steps, (s_i, s_t), generator, step_end
+            )  # (T, Hc, Wc, 3) uint8
         video = _resize_frames(fmap.restore(frames), trajectory.size)
         settings = {
             "renderer": "model",
             "num_inference_steps": steps,
             "visual_guidance_scale": float(s_i),
             "text_guidance_scale": float(s_t),
-            "canvas": [cfg.height, cfg.width],
+            "canvas": list(canvas_size),
         }
         return video, settings
+
+    def _video_defaults(self) -> tuple[tuple[int, int], int, tuple[float, float]]:
+        """Stage 2's canvas (H, W), default steps and default (visual, text) guidance."""
+        assert self.video is not None
+        pipe, cfg = self.video, self.video.model.cfg
+        return (cfg.height, cfg.width), pipe.default_steps, (pipe.default_visual_guidance, pipe.default_text_guidance)
+
+    def _render_canvas(
+        self,
+        image: np.ndarray,
+        trajectory: MaskTrajectory,
+        prompt: str,
+        tracks: Mapping[int, MotionTrack] | None,
+        steps: int,
+        guidance: tuple[float, float],
+        generator: torch.Generator,
+        step_end: Callable[[int, torch.Tensor, torch.Tensor], None],
+    ) -> np.ndarray:
+        """Stage 2 on the model canvas: (T, Hc, Wc, 3) uint8."""
+        assert self.video is not None
+        return self.video(
+            image, trajectory, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
+            text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end, tracks=tracks,
+        )  # fmt: skip
 
     # ---- the whole chain ----------------------------------------------------------------
     def __call__(
