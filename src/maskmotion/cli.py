@@ -576,6 +576,7 @@ def _run_bench(args: argparse.Namespace) -> None:
         seeds=seeds, limit=args.scenes, weights=args.weights, motion=args.motion, steps=args.steps,
         workers=args.workers, device=args.device, save_videos=not args.no_videos, clip=args.clip,
     )
+    _quiet_libraries()
     results = run_bench(config, progress=not args.quiet)
     if results:
         print((Path(args.out) / "results.md").read_text(encoding="utf-8"))
