@@ -100,8 +100,11 @@ def run_bench(config: BenchConfig, progress: bool = True) -> dict[str, Any]:
 def _shard_worker(config: BenchConfig, rank: int, world: int) -> None:
     import torch
 
+    from transformers.utils import logging as hf_logging
+
     torch.set_num_threads(1)  # one core per worker
     logging.basicConfig(level=logging.WARNING)
+    hf_logging.disable_progress_bar()
     variants = [resolve_variant(v, config.weights) for v in config.variants]
     run_shard(config, variants, rank, world, progress=rank == 0)
 
