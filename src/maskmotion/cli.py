@@ -21,6 +21,7 @@ from .errors import InputError
 logger = logging.getLogger("maskmotion")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+BACKBONE_CHOICES = ("ttm", "wan", "animatediff")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -162,6 +163,20 @@ def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, moti
         help="bundled model name or a folder with motion/ and video/ (default: the bundled 'default')",
     )  # fmt: skip
     p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text model (default: bundled MiniLM)")
+    p.add_argument(
+        "--backbone", choices=BACKBONE_CHOICES, default="ttm",
+        help="ttm: the bundled small model (--model, default); wan or animatediff: TTM on that real backbone, "
+        "from --weights (see docs/backbones.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--weights", type=Path, metavar="PATH",
+        help="weights folder of --backbone wan/animatediff (maskmotion_backbone.json, vae/, text_encoder/, "
+        "tokenizer/, scheduler/, motion/, video/)",
+    )  # fmt: skip
+    p.add_argument(
+        "--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+        help="precision of --backbone wan/animatediff models (default auto: bfloat16 on a GPU, float32 on CPU)",
+    )  # fmt: skip
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -351,10 +366,47 @@ def _quiet_libraries() -> None:
         pass
 
 
+def _check_backbone(args: argparse.Namespace) -> None:
+    """--backbone and --weights agree, and a real backbone's folder is readable (before
+    any planning work)."""
+    if args.backbone == "ttm":
+        if args.weights is not None:
+            raise InputError(
+                "--weights is for --backbone wan or animatediff; the bundled ttm backbone reads --model "
+                "(add --backbone wan|animatediff, or drop --weights)"
+            )
+        return
+    if args.weights is None:
+        raise InputError(
+            f"--backbone {args.backbone} needs --weights PATH, a local folder with maskmotion_backbone.json "
+            "(see docs/backbones.md: `maskmotion train` writes one to OUT/final/weights)"
+        )
+    from .pipelines.backbone import read_backbone_config
+
+    read_backbone_config(args.weights, args.backbone)
+
+
+def _dtype(name: str):
+    import torch
+
+    return None if name == "auto" else getattr(torch, name)
+
+
 def _load_pipeline(args: argparse.Namespace, stages: Sequence[str], device: str):
     from .pipelines import AnimatePipeline
 
     _quiet_libraries()
+    if args.backbone != "ttm":
+        from .pipelines.backbone_animate import BackboneAnimatePipeline
+
+        _check_backbone(args)
+        if stages:
+            logger.info("loading %s (%s) from %s on %s", " and ".join(stages), args.backbone, args.weights, device)
+        pipe = BackboneAnimatePipeline.from_pretrained(
+            args.weights, device, dtype=_dtype(args.dtype), stages=stages, backbone=args.backbone
+        )
+        pipe.set_progress_bar_config(disable=args.quiet)
+        return pipe
     if stages:
         logger.info("loading %s from %s on %s", " and ".join(stages), args.model, device)
     pipe = AnimatePipeline.from_pretrained(args.model, device, stages=stages, text_model=args.text_model)
@@ -373,10 +425,12 @@ def _plan_and_drags(args: argparse.Namespace, device: str):
         raise InputError("an object is dragged twice; give one --drag per object")
     # Find the model folders that are surely needed before planning (GrabCut on a big
     # photo takes a while); their weights are checked when they load.
-    if getattr(args, "renderer", None) == "model":
-        resolve_model_folder(args.model, "video")
-    if not drags:
-        resolve_model_folder(args.model, "motion")
+    _check_backbone(args)
+    if args.backbone == "ttm":
+        if getattr(args, "renderer", None) == "model":
+            resolve_model_folder(args.model, "video")
+        if not drags:
+            resolve_model_folder(args.model, "motion")
     plan = _scene_plan(args, image, device)
     dragged = resolve_drags(plan, drags)
     return image, plan, drags, dragged
@@ -491,6 +545,7 @@ def _run_render(args: argparse.Namespace) -> None:
     paths = _output_paths(args.out, ("video", "overlay", "record"), video=True)
     with _Outputs(paths) as outputs:
         device = _device(args.device)
+        _check_backbone(args)
         image = load_image(args.image)
         traj, plan = _render_trajectory(args)
         prompt = args.prompt if args.prompt is not None else (plan.global_prompt if plan is not None else None)

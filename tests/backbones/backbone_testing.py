@@ -94,7 +94,7 @@ def tiny_ttm(backbone: str, seed: int = 0, masked_blocks: int | None = 1) -> Bac
     tok = tokenizer()
     kind = get_kind(backbone)
     v = vae(backbone)
-    motion, video = adapt_stages(kind, base_model(backbone), kind.latent_channels(v), masked_blocks)
+    motion, video = adapt_stages(kind, base_model(backbone), kind.latent_channels(v.config), masked_blocks)
     config = BackboneConfig(backbone, text_max_length=TEXT_MAX_LENGTH, num_inference_steps=2, text_guidance=2.0,
                             **SIZES[backbone])  # fmt: skip
     return BackboneTTM(config, v, text_encoder(backbone, tok.vocab_size), tok, scheduler(backbone), motion, video)

@@ -171,8 +171,8 @@ class BackboneTTM:
         self.scheduler = scheduler
         self.motion = _place(motion, self.device, dtype) if motion is not None else None
         self.video = _place(video, self.device, dtype) if video is not None else None
-        self.latent_channels = self.kind.latent_channels(self.vae)
-        self.latent_shape = self.kind.latent_shape(self.vae, config.frames, config.height, config.width)
+        self.latent_channels = self.kind.latent_channels(self.vae.config)
+        self.latent_shape = self.kind.latent_shape(self.vae.config, config.frames, config.height, config.width)
         for name, model in (("motion", self.motion), ("video", self.video)):
             if model is not None:
                 self._check_model(name, model)
@@ -302,7 +302,7 @@ class BackboneTTM:
             key = tuple(visual.tolist())
             if key not in groups_cache:
                 rows = [ids if v else np.zeros_like(ids) for v in key]  # no trajectory: all background
-                groups_cache[key] = self.kind.token_groups(model, self.vae, rows, num_objects, c.cross_region)
+                groups_cache[key] = self.kind.token_groups(model, self.vae.config, rows, num_objects, c.cross_region)
             return groups_cache[key]
 
         def predict(x: torch.Tensor, t: torch.Tensor, visual: torch.Tensor, use_text: torch.Tensor) -> torch.Tensor:

@@ -70,6 +70,10 @@ def backbone_from_base(
     scheduler = kind.base_scheduler(base)
     base_model = kind.load_base_model(base, motion_adapter)
     motion, video = adapt_stages(
-        kind, base_model, kind.latent_channels(vae), masked_blocks, masked_self=masked_self, masked_cross=masked_cross
+        kind, base_model, kind.latent_channels(vae.config), masked_blocks, masked_self=masked_self, masked_cross=masked_cross
     )
+    positions = getattr(text_encoder.config, "max_position_embeddings", None)
+    if positions is not None and config.get("text_max_length") is None:
+        # CLIP has learned positions (SD 1.5: 77); umT5's are relative, Wan pads to 512.
+        config["text_max_length"] = min(kind.text_max_length, positions)
     return BackboneTTM(BackboneConfig.for_kind(backbone, **config), vae, text_encoder, tokenizer, scheduler, motion, video)

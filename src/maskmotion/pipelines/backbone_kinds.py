@@ -74,22 +74,23 @@ class BackboneKind:
         return classes["scheduler"].from_pretrained(base / "scheduler")
 
     # ---- latents ----------------------------------------------------------------------
-    def compression(self, vae: nn.Module) -> tuple[int, int, bool]:
+    # Geometry needs only the VAE's config (`vae.config`, or its config.json as a namespace).
+    def compression(self, vae_config: Any) -> tuple[int, int, bool]:
         """(temporal, spatial, causal first frame) of the VAE."""
         raise NotImplementedError
 
-    def latent_channels(self, vae: nn.Module) -> int:
+    def latent_channels(self, vae_config: Any) -> int:
         raise NotImplementedError
 
-    def latent_shape(self, vae: nn.Module, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
+    def latent_shape(self, vae_config: Any, frames: int, height: int, width: int) -> tuple[int, int, int, int]:
         """(C, t, h, w) of a (frames, height, width) video's latent; raises on sizes it cannot take."""
-        ct, cs, causal = self.compression(vae)
+        ct, cs, causal = self.compression(vae_config)
         grid = TokenGrid(temporal_compression=ct, causal_first_frame=causal, spatial_compression=cs)
         try:
             t, h, w = grid.token_shape(frames, height, width)
         except ValueError as exc:
             raise InputError(f"{self.name}: {exc}") from None
-        return self.latent_channels(vae), t, h, w
+        return self.latent_channels(vae_config), t, h, w
 
     def encode(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
         """(B, 3, T, H, W) in [-1, 1] -> normalised latents (B, C, t, h, w) (the mode)."""
@@ -133,7 +134,7 @@ class BackboneKind:
 
     # ---- token groups -----------------------------------------------------------------
     def token_groups(
-        self, model: TTMModel, vae: nn.Module, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
+        self, model: TTMModel, vae_config: Any, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
     ) -> Any:
         """Groups for `model`'s masked layers from pixel-size (T, H, W) ids, one per row."""
         raise NotImplementedError
@@ -192,12 +193,12 @@ class WanKind(BackboneKind):
         shift = saved.get("flow_shift") or saved.get("shift") or 3.0
         return FlowMatchEulerDiscreteScheduler(num_train_timesteps=saved.get("num_train_timesteps", 1000), shift=shift)
 
-    def compression(self, vae: nn.Module) -> tuple[int, int, bool]:
-        config = vae.config
-        return 2 ** sum(config.temperal_downsample), 2 ** len(config.temperal_downsample), True
+    def compression(self, vae_config: Any) -> tuple[int, int, bool]:
+        downsample = vae_config.temperal_downsample  # sic: diffusers' spelling
+        return 2 ** sum(downsample), 2 ** len(downsample), True
 
-    def latent_channels(self, vae: nn.Module) -> int:
-        return int(vae.config.z_dim)
+    def latent_channels(self, vae_config: Any) -> int:
+        return int(vae_config.z_dim)
 
     def _stats(self, vae: nn.Module, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         config = vae.config
@@ -226,9 +227,9 @@ class WanKind(BackboneKind):
         return states * mask[..., None].to(states.dtype)
 
     def token_groups(
-        self, model: TTMModel, vae: nn.Module, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
+        self, model: TTMModel, vae_config: Any, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
     ) -> BatchTokenGroups:
-        ct, cs, causal = self.compression(vae)
+        ct, cs, causal = self.compression(vae_config)
         patch = tuple(model.backbone.config.patch_size)
         grid = TokenGrid(temporal_compression=ct, causal_first_frame=causal, spatial_compression=cs, patch_size=patch)
         return BatchTokenGroups.from_samples(
@@ -297,11 +298,11 @@ class AnimateDiffKind(BackboneKind):
         # SD 1.5's betas, rescaled to zero terminal SNR, v-prediction, trailing spacing.
         return ttm_ddim_scheduler()
 
-    def compression(self, vae: nn.Module) -> tuple[int, int, bool]:
-        return 1, 2 ** (len(vae.config.block_out_channels) - 1), False
+    def compression(self, vae_config: Any) -> tuple[int, int, bool]:
+        return 1, 2 ** (len(vae_config.block_out_channels) - 1), False
 
-    def latent_channels(self, vae: nn.Module) -> int:
-        return int(vae.config.latent_channels)
+    def latent_channels(self, vae_config: Any) -> int:
+        return int(vae_config.latent_channels)
 
     def encode(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
         weight = next(vae.parameters())
@@ -322,9 +323,9 @@ class AnimateDiffKind(BackboneKind):
         return text_encoder(ids).last_hidden_state
 
     def token_groups(
-        self, model: TTMModel, vae: nn.Module, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
+        self, model: TTMModel, vae_config: Any, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
     ) -> dict[int, BatchTokenGroups]:
-        _, cs, _ = self.compression(vae)
+        _, cs, _ = self.compression(vae_config)
         return model.token_groups([np.asarray(i) for i in ids], cs, cross_region, num_objects)
 
     def noisy(self, scheduler, x0, noise, generator):

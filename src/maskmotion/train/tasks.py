@@ -82,7 +82,7 @@ def register_task(name: str, factory: TaskFactory | str | None = None):
 
 # Modules that register the project's own tasks when imported; imported only when a
 # name is looked up, so `import maskmotion.train` stays light.
-TASK_MODULES = ["maskmotion.train.ttm_tasks"]
+TASK_MODULES = ["maskmotion.train.ttm_tasks", "maskmotion.train.backbone_tasks"]
 _load_errors: dict[str, str] = {}
 
 
