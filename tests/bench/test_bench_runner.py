@@ -112,3 +112,17 @@ def test_clip_columns_appear_with_local_weights(tmp_path, variant_weights, clip_
     plain = run_bench(_config(tmp_path / "c", variant_weights, suite="sprites-test:1", variants=["warp"]), progress=False)
     assert plain["variants"]["warp"]["all"]["clip_t"] is None
     assert "CLIP scores skipped" in (tmp_path / "c" / "results.md").read_text()
+
+
+def test_two_ranks_under_torchrun_share_the_jobs_and_rank0_reports(tmp_path, variant_weights):
+    out = tmp_path / "ranks"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           "-m", "maskmotion.cli", "bench", "--suite", "sprites-test:3", "--variants", "ttm-paper,warp",
+           "--weights", str(variant_weights), "--out", str(out), "--steps", "2", "-q"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.count("Suite `sprites-test:3`") == 1  # only rank 0 prints the tables
+    results = json.loads((out / "results.json").read_text())
+    assert all(results["variants"][v]["all"]["samples"] == 3 for v in ("ttm-paper", "warp"))
+    alone = run_bench(_config(tmp_path / "alone", variant_weights, suite="sprites-test:3", variants=["ttm-paper", "warp"]), progress=False)
+    assert alone["variants"]["warp"]["all"] == results["variants"]["warp"]["all"]
