@@ -70,3 +70,21 @@ def test_task_errors(tmp_path):
         get_task("backbone-stage1", dict(backbone="sd3", weights=str(tmp_path / "none")))
     with pytest.raises(InputError, match="unknown option"):
         get_task("backbone-stage1", dict(backbone="wan", weights="w", size=32))
+
+
+@pytest.mark.parametrize("name", ["wan-stage1", "wan-stage2", "animatediff-stage1", "animatediff-stage2"])
+def test_real_size_configs_parse(name):
+    """The shipped configs at real sizes are valid (their base weights are not here)."""
+    from pathlib import Path
+
+    from maskmotion.pipelines.backbone import BackboneConfig
+    from maskmotion.train.backbone_tasks import BackboneTaskOptions
+    from maskmotion.train.tasks import options_from_dict
+
+    cfg = TrainConfig.from_file(Path(__file__).parents[2] / "configs" / f"{name}.toml")
+    assert cfg.task == f"backbone-{name.split('-')[1]}" and cfg.mixed_precision == "bf16"
+    opts = options_from_dict(BackboneTaskOptions, cfg.task_options, cfg.task)
+    assert opts.gradient_checkpointing
+    real = BackboneConfig.for_kind(opts.backbone)
+    assert (opts.frames, opts.height, opts.width) == (real.frames, real.height, real.width)
+    assert cfg.batch_size % cfg.grad_accum_steps == 0
