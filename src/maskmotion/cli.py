@@ -376,6 +376,12 @@ def _check_backbone(args: argparse.Namespace) -> None:
                 "(add --backbone wan|animatediff, or drop --weights)"
             )
         return
+    ignored = [flag for flag, given in (("--model", args.model != "default"), ("--text-model", args.text_model)) if given]
+    if ignored:
+        raise InputError(
+            f"{' and '.join(ignored)} belong to the bundled ttm backbone; --backbone {args.backbone} reads its models "
+            "and text encoder from --weights (drop them)"
+        )
     if args.weights is None:
         raise InputError(
             f"--backbone {args.backbone} needs --weights PATH, a local folder with maskmotion_backbone.json "
