@@ -67,7 +67,14 @@ def base_model(backbone: str) -> torch.nn.Module:
         return WanTransformer3DModel(patch_size=(1, 2, 2), num_attention_heads=2, attention_head_dim=8, in_channels=4,
                                      out_channels=4, text_dim=TEXT_DIM, freq_dim=16, ffn_dim=32, num_layers=2,
                                      cross_attn_norm=True, rope_max_seq_len=32).eval()  # fmt: skip
-    from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
+    from diffusers import UNetMotionModel
+
+    return UNetMotionModel.from_unet2d(*image_unet_and_adapter()).eval()
+
+
+def image_unet_and_adapter() -> tuple[torch.nn.Module, torch.nn.Module]:
+    """SD 1.5's two parts in tiny: an image U-Net and a motion adapter for it."""
+    from diffusers import MotionAdapter, UNet2DConditionModel
 
     unet = UNet2DConditionModel(block_out_channels=(16, 32), layers_per_block=1, in_channels=4, out_channels=4,
                                 down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
@@ -75,7 +82,7 @@ def base_model(backbone: str) -> torch.nn.Module:
                                 attention_head_dim=8, norm_num_groups=8, sample_size=8)  # fmt: skip
     adapter = MotionAdapter(block_out_channels=(16, 32), motion_layers_per_block=1, motion_num_attention_heads=2,
                             motion_norm_num_groups=8, motion_max_seq_length=8, use_motion_mid_block=False)  # fmt: skip
-    return UNetMotionModel.from_unet2d(unet, adapter).eval()
+    return unet, adapter
 
 
 def scheduler(backbone: str):
