@@ -53,10 +53,18 @@ def test_second_run_reads_the_cache(tmp_path):
     save_base_folder("wan", tmp_path / "base-wan")
     first = get_task("backbone-stage2", config(tmp_path, "a", 2, "wan", 2).task_options)
     train(config(tmp_path, "a", 2, "wan", 2), task=first)
-    assert first.encodes == 2  # the pool's two scenes
+    assert first.encodes == 2 and first.group_builds == 2  # the pool's two scenes
     second = get_task("backbone-stage2", config(tmp_path, "b", 2, "wan", 2).task_options)
     train(config(tmp_path, "b", 2, "wan", 2), task=second)
     assert second.encodes == 0 and second._encoders is None  # nothing encoded, VAE never loaded
+    assert second.group_builds == 0  # token groups read back too
+    # Cached latents, text states and groups give the loss that fresh ones give.
+    fresh = get_task("backbone-stage2", {**config(tmp_path, "d", 2, "wan", 1).task_options, "cache_dir": "",
+                                         "cache_dtype": "bfloat16"})  # fmt: skip
+    model = second.build_model().eval()
+    with torch.no_grad():
+        losses = [float(t.loss(model, t.batch(0, 0, 1, 2), torch.Generator().manual_seed(1))[0]) for t in (second, fresh)]
+    assert losses[0] == pytest.approx(losses[1], rel=1e-2)  # bf16 storage vs float32
     assert torch.equal(first.batch(0, 0, 1, 2)["target"], second.batch(0, 0, 1, 2)["target"])
     # Another clip length is another key: a new cache folder.
     third = get_task("backbone-stage1", config(tmp_path, "c", 1, "wan", 1).task_options)

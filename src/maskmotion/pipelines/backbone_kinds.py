@@ -133,11 +133,26 @@ class BackboneKind:
         return states
 
     # ---- token groups -----------------------------------------------------------------
+    def group_grids(self, model: TTMModel, vae_config: Any) -> dict[int, TokenGrid]:
+        """The token grid of each set of masked layers (Wan: one; AnimateDiff: one per level)."""
+        raise NotImplementedError
+
+    def batch_groups(self, per_grid: dict[int, BatchTokenGroups]) -> Any:
+        """What the model's `groups=` takes, from one `BatchTokenGroups` per grid."""
+        raise NotImplementedError
+
     def token_groups(
         self, model: TTMModel, vae_config: Any, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
     ) -> Any:
         """Groups for `model`'s masked layers from pixel-size (T, H, W) ids, one per row."""
-        raise NotImplementedError
+        return self.batch_groups(
+            {
+                key: BatchTokenGroups.from_samples(
+                    [build_token_groups(torch.from_numpy(np.asarray(i)), grid, num_objects, cross_region) for i in ids]
+                )
+                for key, grid in self.group_grids(model, vae_config).items()
+            }
+        )
 
     # ---- objective and sampler --------------------------------------------------------
     def noisy(
@@ -226,15 +241,13 @@ class WanKind(BackboneKind):
         # As WanPipeline: the states past each prompt's end are zero.
         return states * mask[..., None].to(states.dtype)
 
-    def token_groups(
-        self, model: TTMModel, vae_config: Any, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
-    ) -> BatchTokenGroups:
+    def group_grids(self, model: TTMModel, vae_config: Any) -> dict[int, TokenGrid]:
         ct, cs, causal = self.compression(vae_config)
         patch = tuple(model.backbone.config.patch_size)
-        grid = TokenGrid(temporal_compression=ct, causal_first_frame=causal, spatial_compression=cs, patch_size=patch)
-        return BatchTokenGroups.from_samples(
-            [build_token_groups(torch.from_numpy(np.asarray(i)), grid, num_objects, cross_region) for i in ids]
-        )
+        return {0: TokenGrid(temporal_compression=ct, causal_first_frame=causal, spatial_compression=cs, patch_size=patch)}
+
+    def batch_groups(self, per_grid: dict[int, BatchTokenGroups]) -> BatchTokenGroups:
+        return per_grid[0]
 
     def noisy(self, scheduler, x0, noise, generator):
         # Flow matching as Wan trains: x_t = (1 - s) x0 + s noise, velocity = noise - x0,
@@ -322,11 +335,12 @@ class AnimateDiffKind(BackboneKind):
         # SD 1.5 reads CLIP's padded states without a mask.
         return text_encoder(ids).last_hidden_state
 
-    def token_groups(
-        self, model: TTMModel, vae_config: Any, ids: Sequence[np.ndarray], num_objects: int, cross_region: str
-    ) -> dict[int, BatchTokenGroups]:
+    def group_grids(self, model: TTMModel, vae_config: Any) -> dict[int, TokenGrid]:
         _, cs, _ = self.compression(vae_config)
-        return model.token_groups([np.asarray(i) for i in ids], cs, cross_region, num_objects)
+        return {level: model.token_grid(level, cs) for level in model.levels}  # each down level's resolution
+
+    def batch_groups(self, per_grid: dict[int, BatchTokenGroups]) -> dict[int, BatchTokenGroups]:
+        return per_grid
 
     def noisy(self, scheduler, x0, noise, generator):
         b = x0.shape[0]
