@@ -22,19 +22,20 @@ ALL = ["ttm-paper", "no-masked", "cross-only", "self-only", "ti2v", "flow", "ttm
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--variants", default=",".join(ALL), help="comma-separated, in order")
-    parser.add_argument("--config", type=Path, default=ROOT / "configs" / "ablation.toml")
-    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "ablation")
+    # Paths relative to the project root (commands run there), so records name no machine.
+    parser.add_argument("--config", type=Path, default=Path("configs") / "ablation.toml")
+    parser.add_argument("--runs", type=Path, default=Path("runs") / "ablation")
     parser.add_argument("--export", action="store_true", help="export finished runs instead of training")
-    parser.add_argument("--weights", type=Path, default=ROOT / "src" / "maskmotion" / "weights" / "ablation")
+    parser.add_argument("--weights", type=Path, default=Path("src") / "maskmotion" / "weights" / "ablation")
     args = parser.parse_args()
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
         run = args.runs / variant
         if args.export:
-            if not (run / "final").is_dir():
+            if not (ROOT / run / "final").is_dir():
                 print(f"{variant}: not finished, skipped", flush=True)
                 continue
             cmd = ["maskmotion", "export", str(run), "--out", str(args.weights / variant), "--dtype", "float16"]
-        elif (run / "final").is_dir():
+        elif (ROOT / run / "final").is_dir():
             print(f"{variant}: finished, skipped", flush=True)
             continue
         else:
@@ -43,7 +44,7 @@ def main() -> int:
                 "--out", str(run), "--resume", "--no-progress",
             ]
         print("$", " ".join(cmd), flush=True)
-        rc = subprocess.call(cmd)
+        rc = subprocess.call(cmd, cwd=ROOT)
         if rc != 0:
             print(f"{variant}: exit status {rc}; stopping the queue", flush=True)
             return rc
