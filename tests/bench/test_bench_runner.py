@@ -49,6 +49,7 @@ def test_bench_runs_every_variant_writes_the_report_and_resumes(tmp_path, varian
     assert {p: p.stat().st_mtime_ns for p in (out / "records").rglob("*.json")} == stamps
     run_bench(_config(out, variant_weights, seeds=[0, 1], variants=["warp"]), progress=False)
     assert len(list((out / "records" / "warp").glob("*.json"))) == 4
+    assert "By sampling seed" in (out / "results.md").read_text()
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
 
     # Other settings in the same folder would mix samples: refused.
