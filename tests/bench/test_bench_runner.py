@@ -23,7 +23,7 @@ def test_bench_runs_every_variant_writes_the_report_and_resumes(tmp_path, varian
     names = ["ttm-paper", "ti2v", "flow", "warp", "reference"]
     assert list(results["variants"]) == names
     ref = results["variants"]["reference"]["all"]
-    assert ref["gt_iou"] > 0.8 and ref["psnr"] > 60 and ref["cond_iou"] is None
+    assert ref["gt_iou"] > 0.8 and ref["psnr"] is None and ref["cond_iou"] is None
     for v in names:
         summary = results["variants"][v]
         assert summary["all"]["samples"] == 2

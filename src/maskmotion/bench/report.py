@@ -201,7 +201,7 @@ def write_plots(out: Path, results: dict[str, Any]) -> list[str]:
                 series[name] = sorted(pts)
         if not series:
             continue
-        fig, ax = plt.subplots(figsize=(5, 3.4), dpi=110)
+        fig, ax = plt.subplots(figsize=(6.2, 3.4), dpi=110)
         for name, pts in series.items():
             ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label=name)
         ax.set_xlabel("objects in the scene")
@@ -209,7 +209,7 @@ def write_plots(out: Path, results: dict[str, Any]) -> list[str]:
         ax.set_title(f"{heading} ({better} is better)", fontsize=10)
         ax.set_xticks(sorted({p[0] for pts in series.values() for p in pts}))
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))  # beside, not over the lines
         fig.tight_layout()
         rel = f"plots/{key}.png"
         with atomic_path(out / rel) as tmp:

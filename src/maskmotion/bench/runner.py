@@ -240,7 +240,7 @@ def score_sample(
                 row["adherent"] = bool(adherent(case.kinds[oid], curves_from_masks(tracked, oid, angles.get(oid)), ref_curves))
         objects.append(row)
     vid: dict[str, Any] = {"ad": average_displacement(video), "cf": frame_consistency(video)}
-    if ref_video is not None:
+    if ref_video is not None and variant.renderer != "reference":  # the reference against itself: no figure
         vid["psnr"] = psnr(video[1:], ref_video[1:])
         vid["ssim"] = ssim(video[1:], ref_video[1:])
         if ref_ids is not None and (ref_ids[1:] > 0).any():
