@@ -5,6 +5,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 from maskmotion.bench import BenchConfig, load_suite, resolve_variant, run_bench, score_sample
 from maskmotion.errors import InputError
@@ -55,6 +56,21 @@ def test_bench_runs_every_variant_writes_the_report_and_resumes(tmp_path, varian
     # Other settings in the same folder would mix samples: refused.
     with pytest.raises(InputError, match="other settings"):
         run_bench(_config(out, variant_weights, steps=3), progress=False)
+    # Retrained weights under a name already sampled would mix two models: refused too.
+    import shutil
+
+    from maskmotion.models.io import load_model, save_model
+
+    other = tmp_path / "other"
+    shutil.copytree(variant_weights, other)
+    again = tmp_path / "again"
+    run_bench(_config(again, other, variants=["flow"], suite="sprites-test:1"), progress=False)
+    model = load_model(other / "flow")
+    with torch.no_grad():
+        next(model.parameters()).add_(1.0)
+    save_model(model, other / "flow")
+    with pytest.raises(InputError, match=r"other settings \(the weights of flow\)"):
+        run_bench(_config(again, other, variants=["flow"], suite="sprites-test:1"), progress=False)
 
 
 def test_workers_in_separate_processes_give_the_same_records(tmp_path, variant_weights):

@@ -74,7 +74,7 @@ def run_bench(config: BenchConfig, progress: bool = True) -> dict[str, Any]:
     variants = [resolve_variant(v, config.weights) for v in config.variants]
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
-    _write_config(out, config)
+    _write_config(out, config, variants)
     rank, world = _distributed_rank()
     if world > 1:
         # Launched by accelerate/torchrun: this process is one shard.
@@ -311,19 +311,37 @@ def _save_trajectory(out: Path, case_id: str, seed: int, trajectory) -> str:
     return rel.as_posix()
 
 
-def _write_config(out: Path, config: BenchConfig) -> None:
-    """bench.json: the run's settings. A resumed run must ask for the same samples."""
+def _weights_fingerprints(config: BenchConfig, variants: list[Variant]) -> dict[str, str]:
+    """SHA-256 of every model file the samples depend on (stage 1 and each variant)."""
+    from ..pipelines.animate import _sha256
+    from ..weights import resolve_model_folder
+
+    prints = {"stage1": _sha256(resolve_model_folder(config.motion, "motion") / "model.safetensors")}
+    for v in variants:
+        if v.folder is not None:
+            prints[v.name] = _sha256(v.folder / "model.safetensors")
+    return prints
+
+
+def _write_config(out: Path, config: BenchConfig, variants: list[Variant]) -> None:
+    """bench.json: the run's settings and weights. A resumed run must ask for the same
+    samples: other settings, or other weights under a name already sampled, are refused."""
     path = out / "bench.json"
     data = asdict(config)
     same = {k: data[k] for k in ("suite", "limit", "weights", "motion", "steps", "clip")}
+    prints = _weights_fingerprints(config, variants)
     if path.is_file():
         old = json.loads(path.read_text(encoding="utf-8"))
         changed = [k for k, v in same.items() if old.get(k) != v]
+        old_prints = old.get("fingerprints", {})
+        changed += [f"the weights of {k}" for k, v in prints.items() if k in old_prints and old_prints[k] != v]
         if changed:
             raise InputError(
                 f"{out} holds a benchmark run with other settings ({', '.join(changed)}); "
                 "use another --out, or the same settings to resume it"
             )
+        prints = {**old_prints, **prints}
+    data["fingerprints"] = prints
     with atomic_path(path) as tmp:
         tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
