@@ -136,3 +136,40 @@ def test_end_to_end_evaluation_runs_on_tiny_models(motion_task):
     summary = summarise_objects(rows)
     assert summary["all"]["objects"] == len(rows) > 0
     assert all(0 <= r.iou <= 1 for r in rows)
+
+
+def test_init_from_starts_a_run_from_saved_weights(tmp_path):
+    """A fresh run with ``init_from`` starts from the folder's weights (step 0 loss equals
+    the saved model's); a folder of another config is refused naming the field."""
+    from maskmotion.errors import InputError
+    from maskmotion.models.io import load_model, save_model
+    from maskmotion.train import TrainConfig, train
+
+    opts = dict(SMALL, text_model="", cache_dir="")
+    task = VideoTask(VideoTaskOptions(**opts))
+    torch.manual_seed(5)
+    source = task.build_model()
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(0.01 * torch.randn_like(p))  # unlike any seeded init
+    save_model(source, tmp_path / "init")
+
+    def config(name, **changes):
+        return TrainConfig(task="stage2", task_options=dict(opts), out_dir=str(tmp_path / name), steps=1,
+                           batch_size=2, lr=1e-9, warmup_steps=0, ema_decay=0.0, progress=False,
+                           tensorboard=False, checkpoint_every=0, num_threads=1, **changes)
+
+    train(config("run", init_from=str(tmp_path / "init")))
+    trained = load_model(tmp_path / "run" / "final" / "model")
+    for (name, a), b in zip(source.state_dict().items(), trained.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-6), name  # lr 1e-9: one step moves nothing visible
+    train(config("scratch"))
+    scratch = load_model(tmp_path / "scratch" / "final" / "model")
+    assert not torch.allclose(source.blocks[0].attn.to_q.weight, scratch.blocks[0].attn.to_q.weight)
+
+    other = VideoTask(VideoTaskOptions(**{**opts, "variant": "ttm-paper"})).build_model()
+    save_model(other, tmp_path / "paper")
+    with pytest.raises(InputError, match="cond_names"):
+        train(config("wrong", init_from=str(tmp_path / "paper")))
+    with pytest.raises(InputError, match="not a folder"):
+        train(config("missing", init_from=str(tmp_path / "nowhere")))

@@ -80,9 +80,6 @@ def read_model_config(folder: str | os.PathLike) -> dict:
 
 def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") -> nn.Module:
     """Build the model a folder's config describes and load its weights strictly."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     folder = Path(folder)
     meta = read_model_config(folder)
     cls, cfg_cls = MODEL_TYPES[meta["model_type"]]
@@ -90,6 +87,37 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") ->
         cfg = cfg_cls.from_dict(meta["config"])
     except (TypeError, ValueError) as exc:
         raise WeightsError(f"{folder / CONFIG_NAME}: bad model config ({exc})") from None
+    model = cls(cfg)
+    _load_state_strict(model, folder)
+    return model.to(device).eval()
+
+
+def load_weights_into(model: nn.Module, folder: str | os.PathLike) -> nn.Module:
+    """Load a saved folder's weights into an existing model (e.g. to start a run from them).
+
+    The folder must hold the same model type with the same config: a different size or
+    layout fails naming the differing fields instead of loading half the weights.
+    """
+    folder = Path(folder)
+    meta = read_model_config(folder)
+    expected = model_type_of(model)
+    if meta["model_type"] != expected:
+        raise WeightsError(f"{folder} holds a {meta['model_type']}, the model is a {expected}")
+    own = model.cfg.to_dict()
+    saved = meta["config"]
+    differ = sorted(k for k in set(own) | set(saved) if own.get(k) != saved.get(k))
+    if differ:
+        details = ", ".join(f"{k}: {saved.get(k)!r} there, {own.get(k)!r} here" for k in differ[:4])
+        raise WeightsError(f"{folder} was saved from a different model config ({details}); "
+                           "start from weights of the same preset and variant")
+    _load_state_strict(model, folder)
+    return model
+
+
+def _load_state_strict(model: nn.Module, folder: Path) -> None:
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise WeightsError(f"{folder} has no {WEIGHTS_NAME}; copy the weights file there")
@@ -97,7 +125,6 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") ->
         state = load_file(str(weights), device="cpu")
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{weights} is corrupt or not a safetensors file ({exc}); re-download or re-export it") from None
-    model = cls(cfg)
     own = model.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -107,5 +134,6 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") ->
             f"{weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
             f"wrong shape {wrong[:5]}; the weights and config.json come from different models"
         )
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
-    return model.to(device).eval()
+    with torch.no_grad():
+        for k, v in state.items():
+            own[k].copy_(v.to(own[k].dtype))

@@ -70,6 +70,10 @@ class TrainConfig:
     ema_start: int = 0
     """Before this step the EMA just copies the weights."""
     seed: int = 0
+    init_from: str = ""
+    """A model folder (``config.json`` + ``model.safetensors``, e.g. an export or
+    ``final/model``) whose weights start a fresh run instead of the random init; its
+    model config must equal the task's. Ignored when resuming from a checkpoint."""
 
     # Devices.
     mixed_precision: Precision = "no"

@@ -93,6 +93,8 @@ def train(config: TrainConfig, task: Task | None = None, resume: bool = False) -
     # Same seed on every process, so every rank builds identical initial weights.
     _seed_all(config.seed)
     model = task.build_model()
+    if config.init_from and latest is None:
+        _init_from(model, config.init_from)
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=config.eps
     )
@@ -353,6 +355,15 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
     decay = [p for p in params if p.ndim >= 2]
     free = [p for p in params if p.ndim < 2]
     return [{"params": decay, "weight_decay": weight_decay}, {"params": free, "weight_decay": 0.0}]
+
+
+def _init_from(model: nn.Module, folder: str) -> None:
+    from ..models.io import load_weights_into
+
+    if not Path(folder).is_dir():
+        raise InputError(f"init_from: {folder} is not a folder; give a model folder written by export or final/")
+    load_weights_into(model, folder)
+    logger.info("starting from the weights in %s", folder)
 
 
 def _mix(*parts: Any) -> int:
