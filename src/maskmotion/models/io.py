@@ -92,7 +92,7 @@ def load_model(folder: str | os.PathLike, device: str | torch.device = "cpu") ->
     return model.to(device).eval()
 
 
-def load_weights_into(model: nn.Module, folder: str | os.PathLike) -> nn.Module:
+def load_model_folder_into(model: nn.Module, folder: str | os.PathLike) -> nn.Module:
     """Load a saved folder's weights into an existing model (e.g. to start a run from them).
 
     The folder must hold the same model type with the same config: a different size or

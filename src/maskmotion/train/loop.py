@@ -358,11 +358,11 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]
 
 
 def _init_from(model: nn.Module, folder: str) -> None:
-    from ..models.io import load_weights_into
+    from ..models.io import load_model_folder_into
 
     if not Path(folder).is_dir():
         raise InputError(f"init_from: {folder} is not a folder; give a model folder written by export or final/")
-    load_weights_into(model, folder)
+    load_model_folder_into(model, folder)
     logger.info("starting from the weights in %s", folder)
 
 
