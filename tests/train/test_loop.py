@@ -232,3 +232,33 @@ def test_fp16_on_cpu_is_refused(make_config):
         pytest.skip("fp16 is allowed with a GPU")
     with pytest.raises(InputError, match="fp16.*needs a GPU"):
         train(make_config(mixed_precision="fp16"))
+
+
+def test_data_workers_give_the_same_run(make_config):
+    """Batches built ahead by a worker process are the batches the loop would build:
+    same losses and weights, also across a stop (the signal lands in the main process
+    only, so the worker builds step 12 untouched) and a resume with a worker."""
+    changes = dict(steps=24, checkpoint_every=5, ema_decay=0.9, grad_accum_steps=2)
+    reference = make_config("reference", **changes)
+    train(reference)
+    config = make_config("workers", data_workers=1, **changes)
+    summary = train(config, task=StopAtStep(12))
+    assert summary["stopped"]
+    train(config, resume=True)
+    assert losses(config.out_dir) == losses(reference.out_dir)
+    assert_same_weights(weights(config.out_dir), weights(reference.out_dir))
+    assert_same_weights(weights(config.out_dir, "ema"), weights(reference.out_dir, "ema"))
+
+
+class StopAtStep(ToyTask):
+    """Sends SIGTERM from the loss of one step (losses run in the main process)."""
+
+    def __init__(self, step: int, micro_batches: int = 2, **options) -> None:
+        super().__init__(ToyOptions(**options))
+        self.at, self.calls = step * micro_batches, 0
+
+    def loss(self, model, batch, generator):
+        self.calls += 1
+        if self.calls == self.at:
+            signal.raise_signal(signal.SIGTERM)
+        return super().loss(model, batch, generator)

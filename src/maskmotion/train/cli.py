@@ -34,6 +34,12 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
         help="torch threads per process (overrides num_threads)",
     )
     parser.add_argument(
+        "--data-workers",
+        type=int,
+        default=None,
+        help="worker processes that build the next batches ahead (overrides data_workers)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -90,6 +96,8 @@ def config_from_args(args: argparse.Namespace):
         changes["steps"] = args.steps
     if args.threads is not None:
         changes["num_threads"] = args.threads
+    if args.data_workers is not None:
+        changes["data_workers"] = args.data_workers
     if args.no_progress or getattr(args, "quiet", False):
         changes["progress"] = False
     return config.replace(**changes) if changes else config

@@ -84,6 +84,9 @@ class TrainConfig:
     """Keyword arguments of accelerate's FSDP or DeepSpeed plugin."""
     num_threads: int = _free(0)
     """torch.set_num_threads for each process; 0 leaves torch's default."""
+    data_workers: int = _free(0)
+    """Worker processes per training process that build the next batches while the
+    model trains; 0 builds them in the loop. Batches are the same either way."""
 
     # Bookkeeping.
     log_every: int = _free(10)
@@ -110,7 +113,7 @@ class TrainConfig:
             if getattr(self, name) < 1:
                 raise InputError(f"{name} must be at least 1, got {getattr(self, name)}")
         non_negative = (
-            "warmup_steps", "weight_decay", "grad_clip", "ema_start", "num_threads",
+            "warmup_steps", "weight_decay", "grad_clip", "ema_start", "num_threads", "data_workers",
             "eval_every", "checkpoint_every", "checkpoint_minutes", "keep_last",
         )
         for name in non_negative:

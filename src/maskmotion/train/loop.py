@@ -34,6 +34,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from ..errors import InputError
+from .batches import BatchSource
 from .checkpoint import (
     CheckpointWriter,
     capture_rng,
@@ -187,13 +188,27 @@ class _Loop:
         self, start_step: int, seconds_before: float, stop: StopRequest, resumed_from: Path | None
     ) -> dict[str, Any]:
         c, acc = self.c, self.acc
-        t_start = t_log = t_saved = time.perf_counter()
-        step = start_step
-        loss_sum, logs_sum, n_logged = torch.zeros((), device=self.device), {}, 0
-        last_loss, last_ckpt = None, resumed_from
+        t_start = time.perf_counter()
         self.model.train()  # evaluation switches back to train mode itself
         if start_step >= c.steps:
             logger.info("already at step %d of %d; nothing to train", start_step, c.steps)
+        self.batches = BatchSource(
+            self.task, start_step, c.steps, acc.process_index, c.grad_accum_steps, acc.num_processes,
+            c.batch_size, workers=c.data_workers,
+        )
+        try:
+            return self._run_steps(start_step, seconds_before, stop, resumed_from, t_start)
+        finally:
+            self.batches.close()
+
+    def _run_steps(
+        self, start_step: int, seconds_before: float, stop: StopRequest, resumed_from: Path | None, t_start: float
+    ) -> dict[str, Any]:
+        c, acc = self.c, self.acc
+        t_log = t_saved = t_start
+        step = start_step
+        loss_sum, logs_sum, n_logged = torch.zeros((), device=self.device), {}, 0
+        last_loss, last_ckpt = None, resumed_from
         while step < c.steps:
             loss, logs = self.step(step)
             step += 1
@@ -253,8 +268,7 @@ class _Loop:
         logs_total: dict[str, Any] = {}
         for micro in range(accum):
             shard = acc.process_index * accum + micro
-            batch = self.task.batch(step, shard, acc.num_processes * accum, c.batch_size)
-            batch = _to_device(batch, self.device)
+            batch = _to_device(self.batches.get(step, micro), self.device)
             generator = torch.Generator().manual_seed(_mix(c.seed, step, shard))
             # Skip the gradient all-reduce on all but the last micro-batch.
             sync = acc.no_sync(model) if micro < accum - 1 else nullcontext()
