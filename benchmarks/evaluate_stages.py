@@ -38,7 +38,8 @@ from maskmotion.text import TextEncoder
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--motion", type=Path, help="stage-1 model folder (motion or pixel-level)")
-    p.add_argument("--video", type=Path, help="stage-2 model folder")
+    p.add_argument("--video", type=Path,
+                   help="stage-2 model folder; with --end-to-end also 'warp' (the model-free warp preview renders)")
     p.add_argument("--end-to-end", action="store_true",
                    help="with --motion (compact) and --video: stage 1 then stage 2, motion read back with the tracker")
     p.add_argument("--scenes", type=int, default=200, help="test scenes (default 200)")
@@ -65,7 +66,10 @@ def main() -> None:
         else:
             rows = evaluate_mask_video_model(model, text, seeds, sprites, args.steps or 20)
         results["stage1"] = {**summarise_objects(rows), "seconds": time.time() - start}
-    if args.video:
+    warp_only = str(args.video) == "warp"
+    if warp_only and not args.end_to_end:
+        p.error("--video warp is for --end-to-end only (stage 2 alone already reports the warp preview)")
+    if args.video and not warp_only:
         model = load_model(args.video)
         sprites = SpritesConfig(height=model.cfg.height, width=model.cfg.width, num_frames=model.cfg.frames)
         start = time.time()
@@ -73,8 +77,10 @@ def main() -> None:
     if args.end_to_end:
         if not (args.motion and args.video):
             p.error("--end-to-end needs --motion and --video")
-        motion, video = load_model(args.motion), load_model(args.video)
-        sprites = SpritesConfig(height=video.cfg.height, width=video.cfg.width, num_frames=video.cfg.frames)
+        motion = load_model(args.motion)
+        video = None if warp_only else load_model(args.video)
+        sprites = SpritesConfig() if video is None else SpritesConfig(
+            height=video.cfg.height, width=video.cfg.width, num_frames=video.cfg.frames)
         start = time.time()
         rows = evaluate_end_to_end(motion, video, text, seeds, sprites)
         results["end_to_end"] = {**summarise_objects(rows), "seconds": time.time() - start}

@@ -2,7 +2,9 @@
 
 import logging
 import math
+import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -250,6 +252,35 @@ def test_data_workers_give_the_same_run(make_config):
     assert_same_weights(weights(config.out_dir, "ema"), weights(reference.out_dir, "ema"))
 
 
+def test_a_kill_that_reaches_the_workers_still_stops_cleanly(tmp_path):
+    """`pkill -f` or Ctrl-C signals the loader's workers as well as the loop: the run
+    must still finish its step, write a checkpoint and exit 0 (a worker that dies of the
+    signal made the loop raise instead, with no checkpoint)."""
+    import subprocess
+    import sys
+
+    config = tmp_path / "toy.toml"
+    out = tmp_path / "run"
+    config.write_text(
+        f'task = "toy"\nout_dir = "{out}"\nsteps = 2000\nbatch_size = 8\ndata_workers = 1\n'
+        "checkpoint_every = 0\nprogress = false\ntensorboard = false\nlog_every = 1\n"
+        "[task_options]\nsleep_s = 0.02\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-m", "maskmotion.cli", "train", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    metrics, deadline = out / "metrics.jsonl", time.monotonic() + 60
+    while not (metrics.is_file() and metrics.read_text().count("\n") >= 5):  # a few steps done
+        assert proc.poll() is None, proc.communicate()[0]
+        assert time.monotonic() < deadline, "the run logged no steps within 60 s"
+        time.sleep(0.1)
+    for pid in [proc.pid, *_child_pids(proc.pid)]:
+        os.kill(pid, signal.SIGTERM)
+    output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, output
+    assert "stopped by SIGTERM" in output
+    assert ckpt.find_latest(out / "checkpoints") is not None
+
+
 class StopAtStep(ToyTask):
     """Sends SIGTERM from the loss of one step (losses run in the main process)."""
 
@@ -262,3 +293,16 @@ class StopAtStep(ToyTask):
         if self.calls == self.at:
             signal.raise_signal(signal.SIGTERM)
         return super().loss(model, batch, generator)
+
+
+def _child_pids(parent: int) -> list[int]:
+    """Processes whose parent is ``parent`` (a training run's loader workers), from /proc."""
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == parent:  # the field after the state is the parent's pid
+            pids.append(int(stat.parent.name))
+    return pids

@@ -136,6 +136,12 @@ def test_end_to_end_evaluation_runs_on_tiny_models(motion_task):
     summary = summarise_objects(rows)
     assert summary["all"]["objects"] == len(rows) > 0
     assert all(0 <= r.iou <= 1 for r in rows)
+    # Without a video model the warp preview renders the same scenes.
+    sprites = SpritesConfig(height=16, width=16, num_frames=4)
+    warp_rows = evaluate_end_to_end(MotionDiT(motion_config("tiny", frames=4)), None, motion_task.text,
+                                    [10_000, 10_001], sprites, motion_steps=2)
+    assert [(r.seed, r.kind) for r in warp_rows] == [(r.seed, r.kind) for r in rows]
+    assert all(0 <= r.iou <= 1 for r in warp_rows)
 
 
 def test_init_from_starts_a_run_from_saved_weights(tmp_path):

@@ -172,36 +172,44 @@ def rows_to_json(rows: Sequence[ObjectResult]) -> list[dict]:
 
 @torch.no_grad()
 def evaluate_end_to_end(
-    motion_model: MotionDiT, video_model: VideoDiT, text: TextEncoder, seeds: Iterable[int], sprites: SpritesConfig,
-    motion_steps: int = 25, video_steps: int = 20, generator_seed: int = 0, batch_size: int = 8,
+    motion_model: MotionDiT, video_model: VideoDiT | None, text: TextEncoder, seeds: Iterable[int],
+    sprites: SpritesConfig, motion_steps: int = 25, video_steps: int = 20, generator_seed: int = 0,
+    batch_size: int = 8,
 ) -> list[ObjectResult]:
     """Stage 1 then stage 2, then read the motion back out of the generated video with
     the tracker (from the first-frame masks): adherence of what the viewer sees. IoU is
-    the tracked masks against the ground-truth trajectory."""
+    the tracked masks against the ground-truth trajectory. ``video_model=None`` renders
+    with the model-free warp preview instead (the baseline stage 2 must beat)."""
     from ..pipelines import MotionInputs, MotionPipeline, VideoInputs, VideoPipeline
     from ..render import fit_tracks
     from ..track import MaskTracker
     from ..train.examples import stage1_example
 
-    dev = next(video_model.parameters()).device
+    dev = next(motion_model.parameters()).device
     motion_pipe = MotionPipeline(motion_model, text, device=dev)
-    video_pipe = VideoPipeline(video_model, text, device=dev)
+    video_pipe = None if video_model is None else VideoPipeline(video_model, text, device=dev)
     tracker = MaskTracker()
     seeds = list(seeds)
     rows: list[ObjectResult] = []
-    gen = torch.Generator().manual_seed(generator_seed)
+    # Separate streams, so every renderer (a model or the warp preview) gets the same
+    # stage-1 trajectories.
+    motion_gen = torch.Generator().manual_seed(generator_seed)
+    video_gen = torch.Generator().manual_seed(generator_seed + 1)
     for start in range(0, len(seeds), batch_size):
         scenes = [generate_scene(s, sprites) for s in seeds[start : start + batch_size]]
         examples = [stage1_example(sc) for sc in scenes]
         raws = motion_pipe.sample(
-            [MotionInputs(ex.features, ex.motion_prompt, ex.local_prompts) for ex in examples], motion_steps, generator=gen
+            [MotionInputs(ex.features, ex.motion_prompt, ex.local_prompts) for ex in examples], motion_steps, generator=motion_gen
         )
         inputs = []
         for sc, ex, raw in zip(scenes, examples, raws):
             tracks = dict(zip(ex.object_ids, decode_motion(raw, sc.ids.shape[1:])))
             traj = MaskTrajectory(warp_masks(sc.first_ids, tracks, sc.ids.shape[0]), sc.trajectory.objects)
             inputs.append(VideoInputs(sc.first_frame, traj, sc.global_prompt, warp_preview(sc.first_frame, traj, tracks)))
-        videos = to_uint8(video_pipe.sample(inputs, video_steps, generator=gen).movedim(1, 2))
+        if video_pipe is None:
+            videos = [inp.warp for inp in inputs]
+        else:
+            videos = to_uint8(video_pipe.sample(inputs, video_steps, generator=video_gen).movedim(1, 2))
         for sc, video in zip(scenes, videos):
             tracked = MaskTrajectory(tracker.track(video, sc.first_ids), sc.trajectory.objects)
             fitted = fit_tracks(tracked)

@@ -8,6 +8,7 @@ fitting warp previews and building token groups.
 
 from __future__ import annotations
 
+import signal
 from typing import Any, Iterator
 
 import torch
@@ -48,7 +49,7 @@ class BatchSource:
             # RNG, which the model's dropout uses (batches need no seeds: they are pure).
             loader = DataLoader(data, batch_size=None, shuffle=False, num_workers=workers,
                                 prefetch_factor=prefetch, collate_fn=_identity,
-                                generator=torch.Generator().manual_seed(0))
+                                generator=torch.Generator().manual_seed(0), worker_init_fn=_leave_signals_to_the_loop)
             self._iter = iter(loader)
 
     def get(self, step: int, micro: int) -> dict[str, Any]:
@@ -63,6 +64,13 @@ class BatchSource:
     def close(self) -> None:
         """Stop the workers (an early stop leaves prefetched batches unused)."""
         self._iter = None  # the loader's iterator shuts its workers down when dropped
+
+
+def _leave_signals_to_the_loop(worker_id: int) -> None:
+    """Ctrl-C and a kill of the job reach the whole process group: workers ignore them so
+    the loop can finish its step, write a checkpoint and then shut the workers down."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
 
 
 def _identity(batch: dict[str, Any]) -> dict[str, Any]:
