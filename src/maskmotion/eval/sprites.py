@@ -155,14 +155,18 @@ def evaluate_video_model(
             gt, ids = sc.video[1:], sc.ids[1:]
             preds = {"": video[1:], "_copy": np.repeat(sc.first_frame[None], len(gt), axis=0), "_warp": inp.warp[1:]}
             hard = np.zeros_like(ids, dtype=bool)
+            recolour = np.zeros_like(ids, dtype=bool)
             for o in sc.objects:
                 if o.spec.motion.kind in WARP_HARD:
                     hard |= ids == o.id
+                if o.spec.motion.kind == "recolour":  # text alone says what changes
+                    recolour |= ids == o.id
             for tag, pred in preds.items():
                 meters["psnr_obj" + tag].add(pred, gt, ids > 0)
                 meters["psnr_full" + tag].add(pred, gt)
-                if hard.any():
-                    meters["psnr_hard" + tag].add(pred, gt, hard)
+                for name, mask in (("psnr_hard", hard), ("psnr_recolour", recolour), ("psnr_rest", (ids > 0) & ~recolour)):
+                    if mask.any():
+                        meters[name + tag].add(pred, gt, mask)
     return {k: m.value for k, m in sorted(meters.items())}
 
 
