@@ -27,8 +27,11 @@ class _StepBatches(Dataset):
 
     def __getitem__(self, k: int) -> dict[str, Any]:
         step, micro = divmod(k, self.accum)
+        return self.at(self.start + step, micro)
+
+    def at(self, step: int, micro: int) -> dict[str, Any]:
         shard = self.rank * self.accum + micro
-        return self.task.batch(self.start + step, shard, self.world * self.accum, self.batch_size)
+        return self.task.batch(step, shard, self.world * self.accum, self.batch_size)
 
 
 class BatchSource:
@@ -39,11 +42,10 @@ class BatchSource:
         self, task: Any, start: int, steps: int, rank: int, accum: int, world: int, batch_size: int,
         workers: int = 0, prefetch: int = 2,
     ) -> None:
-        self.task, self.rank, self.accum, self.world, self.batch_size = task, rank, accum, world, batch_size
+        self._data = data = _StepBatches(task, start, steps, rank, accum, world, batch_size)
         self._next = (start, 0)
         self._iter: Iterator[dict[str, Any]] | None = None
         if workers > 0 and steps > start:
-            data = _StepBatches(task, start, steps, rank, accum, world, batch_size)
             # batch_size=None: items are whole batches already; workers run one torch thread.
             # The loader's own generator keeps it from drawing worker seeds from the global
             # RNG, which the model's dropout uses (batches need no seeds: they are pure).
@@ -54,11 +56,10 @@ class BatchSource:
 
     def get(self, step: int, micro: int) -> dict[str, Any]:
         if self._iter is None:
-            shard = self.rank * self.accum + micro
-            return self.task.batch(step, shard, self.world * self.accum, self.batch_size)
+            return self._data.at(step, micro)
         if (step, micro) != self._next:
             raise RuntimeError(f"batches are prefetched in order: asked for {(step, micro)}, next is {self._next}")
-        self._next = (step, micro + 1) if micro + 1 < self.accum else (step + 1, 0)
+        self._next = (step, micro + 1) if micro + 1 < self._data.accum else (step + 1, 0)
         return next(self._iter)
 
     def close(self) -> None:
