@@ -134,6 +134,4 @@ def _load_state_strict(model: nn.Module, folder: Path) -> None:
             f"{weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
             f"wrong shape {wrong[:5]}; the weights and config.json come from different models"
         )
-    with torch.no_grad():
-        for k, v in state.items():
-            own[k].copy_(v.to(own[k].dtype))
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
