@@ -159,3 +159,71 @@ def test_euler_sampler_and_guidance_math():
     u, v, f = torch.tensor(1.0), torch.tensor(3.0), torch.tensor(4.0)
     assert combine_guidance(u, v, f, 1.0, 1.0) == f
     assert combine_guidance(u, v, f, 2.0, 0.0) == 5.0
+
+
+# ---- the conditioned conv head (head_condition) -------------------------------------------
+def test_head_condition_pooling_matches_a_per_object_loop():
+    from maskmotion.models.head_condition import POOL_QUERIES, POOL_WIDTH, HeadCondition
+
+    torch.manual_seed(0)
+    head = HeadCondition(dim=16, text_dim=12, channels=5, frames=4)
+    states = torch.randn(2, 7, 12)
+    owners = torch.tensor([[1, 1, 3, 3, 3, 0, 0], [2, 2, 2, 2, 0, 0, 0]])
+    pooled = head.pooled(states, owners, objects=3)  # (2, 3, Q*W)
+    for b in range(2):
+        for obj in range(1, 4):
+            mine = states[b, owners[b] == obj]  # (m, Dt)
+            if len(mine) == 0:
+                assert torch.equal(pooled[b, obj - 1], torch.zeros(POOL_QUERIES * POOL_WIDTH))
+                continue
+            w = torch.softmax(head.query(mine), dim=0)  # (m, Q)
+            v = head.value(mine).view(len(mine), POOL_QUERIES, POOL_WIDTH)
+            ref = (w[:, :, None] * v).sum(0).flatten()
+            assert torch.allclose(pooled[b, obj - 1], ref, atol=1e-5)
+
+
+def test_head_condition_reaches_only_its_objects_pixels():
+    """An object's words change the output only on (a conv's reach around) its pixels,
+    and not at all when the visual conditions (the trajectory) are dropped."""
+    cfg = video_config("tiny", masked_blocks=0, head_condition=True)
+    model = _randomise(VideoDiT(cfg)).eval()
+    x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
+    t = torch.rand(2)
+    other = local.clone()
+    other[0, 3:5] = torch.randn(2, cfg.text_dim)  # object 2's words in sample 0
+    visual = torch.tensor([True, True])
+    a = model(x, t, cond, text, mask, None, local, local_ids, visual, ids)
+    b = model(x, t, cond, text, mask, None, other, local_ids, visual, ids)
+    changed = (a - b).abs().amax(dim=1) > 1e-6  # (B, T, H, W)
+    assert changed[0].any() and not changed[1].any()
+    near = torch.nn.functional.max_pool2d((ids[0] == 2).float()[:, None], 3, 1, 1)[:, 0] > 0  # one pixel of reach
+    assert not (changed[0] & ~near).any()
+    dropped = torch.tensor([False, True])
+    a = model(x, t, cond, text, mask, None, local, local_ids, dropped, ids)
+    b = model(x, t, cond, text, mask, None, other, local_ids, dropped, ids)
+    assert torch.equal(a[0], b[0])
+    with pytest.raises(ValueError, match="pixel ids"):
+        model(x, t, cond, text, mask, None, local, local_ids, visual)
+
+
+def test_head_condition_starts_as_the_model_without_it(tmp_path):
+    """Weights saved without the extension load into a model with it (which then gives
+    the same output); any other config difference is still refused."""
+    from maskmotion.models.io import WeightsError, load_model_folder_into, save_model
+
+    cfg = video_config("tiny")
+    plain = _randomise(VideoDiT(cfg)).eval()
+    save_model(plain, tmp_path / "plain")
+    extended = VideoDiT(video_config("tiny", head_condition=True)).eval()
+    load_model_folder_into(extended, tmp_path / "plain")
+    x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
+    groups = plain.token_groups(ids, [2, 1])
+    t = torch.rand(2)
+    expected = plain(x, t, cond, text, mask, groups, local, local_ids)
+    got = extended(x, t, cond, text, mask, groups, local, local_ids, None, ids)
+    assert torch.allclose(got, expected, atol=1e-6)
+    save_model(_randomise(extended), tmp_path / "extended")
+    with pytest.raises(WeightsError, match="head_condition"):
+        load_model_folder_into(VideoDiT(cfg), tmp_path / "extended")  # would drop trained weights
+    with pytest.raises(WeightsError, match="dim"):
+        load_model_folder_into(VideoDiT(video_config("tiny", head_condition=True, dim=48)), tmp_path / "plain")

@@ -94,6 +94,24 @@ def test_ttm_video_task_loss_falls_and_evaluates(motion_task):
     assert {"psnr_obj", "psnr_obj_copy", "psnr_obj_warp", "psnr_full"} <= set(metrics)
 
 
+def test_conditioned_head_task_trains_its_words_path_and_evaluates(motion_task):
+    """With head_condition the loss reaches the head's text path (its zero-initialised
+    output layer gets gradient), and evaluation (the pipeline) hands the model its ids."""
+    torch.manual_seed(0)
+    task = VideoTask(VideoTaskOptions(**SMALL, model={"head_condition": True}))
+    task._text = motion_task.text
+    model = task.build_model()
+    assert model.cfg.needs_ids
+    with torch.no_grad():  # a trained head: at init its zero last layer blocks all gradient
+        model.conv_head[-1].weight.normal_(0, 0.1)
+    loss, _ = task.loss(model, task.batch(0, 0, 1, 2), torch.Generator().manual_seed(0))
+    loss.backward()
+    assert model.head_condition.mlp[-1].weight.grad.abs().sum() > 0
+    assert model.head_condition.time[-1].weight.grad.abs().sum() > 0
+    metrics = task.evaluate(model.eval())
+    assert metrics["psnr_obj"] > 0
+
+
 def test_pixel_stage1_task(motion_task):
     task = MaskVideoTask(VideoTaskOptions(**SMALL))
     task._text = motion_task.text

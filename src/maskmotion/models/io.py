@@ -96,7 +96,10 @@ def load_model_folder_into(model: nn.Module, folder: str | os.PathLike) -> nn.Mo
     """Load a saved folder's weights into an existing model (e.g. to start a run from them).
 
     The folder must hold the same model type with the same config: a different size or
-    layout fails naming the differing fields instead of loading half the weights.
+    layout fails naming the differing fields instead of loading half the weights. The one
+    allowance: a config field listed in the config class's ``EXTENSIONS`` may be on here
+    and off there; its zero-initialised modules keep their initial values, so the model
+    starts as exactly the saved one.
     """
     folder = Path(folder)
     meta = read_model_config(folder)
@@ -105,16 +108,20 @@ def load_model_folder_into(model: nn.Module, folder: str | os.PathLike) -> nn.Mo
         raise WeightsError(f"{folder} holds a {meta['model_type']}, the model is a {expected}")
     own = model.cfg.to_dict()
     saved = meta["config"]
-    differ = sorted(k for k in set(own) | set(saved) if own.get(k) != saved.get(k))
+    extensions: dict[str, str] = getattr(type(model.cfg), "EXTENSIONS", {})
+    added = [k for k in extensions if own.get(k) and not saved.get(k, False)]
+    differ = sorted(k for k in set(own) | set(saved) if own.get(k) != saved.get(k) and k not in added)
     if differ:
         details = ", ".join(f"{k}: {saved.get(k)!r} there, {own.get(k)!r} here" for k in differ[:4])
         raise WeightsError(f"{folder} was saved from a different model config ({details}); "
                            "start from weights of the same preset and variant")
-    _load_state_strict(model, folder)
+    _load_state_strict(model, folder, new_prefixes=tuple(extensions[k] for k in added))
     return model
 
 
-def _load_state_strict(model: nn.Module, folder: Path) -> None:
+def _load_state_strict(model: nn.Module, folder: Path, new_prefixes: tuple[str, ...] = ()) -> None:
+    """Load every weight of ``model`` from ``folder``; only keys under ``new_prefixes``
+    may be absent there (they keep their initial values)."""
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
@@ -126,7 +133,7 @@ def _load_state_strict(model: nn.Module, folder: Path) -> None:
     except (SafetensorError, OSError, ValueError) as exc:
         raise WeightsError(f"{weights} is corrupt or not a safetensors file ({exc}); re-download or re-export it") from None
     own = model.state_dict()
-    missing = sorted(set(own) - set(state))
+    missing = sorted(k for k in set(own) - set(state) if not k.startswith(new_prefixes))
     unexpected = sorted(set(state) - set(own))
     wrong = sorted(k for k in set(own) & set(state) if own[k].shape != state[k].shape)
     if missing or unexpected or wrong:
@@ -134,4 +141,4 @@ def _load_state_strict(model: nn.Module, folder: Path) -> None:
             f"{weights} does not match its config: missing {missing[:5]}, unexpected {unexpected[:5]}, "
             f"wrong shape {wrong[:5]}; the weights and config.json come from different models"
         )
-    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()})
+    model.load_state_dict({k: v.to(own[k].dtype) for k, v in state.items()}, strict=not new_prefixes)

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid
+from .head_condition import HeadCondition
 from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
 
 
@@ -44,6 +45,10 @@ class VideoDiTConfig:
             convolutions that also see the full-resolution conditions: no block artefacts).
         head_channels: feature channels of the conv head.
         output_base: name of a condition image the prediction is a residual over, or "".
+        head_condition: the conv head's hidden layer also gets a shift from the flow time
+            and, on each object's pixels, one from that object's local prompt and the
+            frame (`HeadCondition`; an extension: short paths for what the words say
+            about an object's look). Needs the pixel ids of the trajectory in `forward`.
     """
 
     frames: int = 16
@@ -65,6 +70,11 @@ class VideoDiTConfig:
     head: str = "conv"
     head_channels: int = 32
     output_base: str = "warp"
+    head_condition: bool = False
+
+    # Fields whose True value only adds zero-initialised modules (under these prefixes):
+    # weights saved without them still load, and the model starts as the one saved.
+    EXTENSIONS = {"head_condition": "head_condition."}
 
     def __post_init__(self) -> None:
         self.patch_size = tuple(int(p) for p in self.patch_size)  # JSON gives lists
@@ -81,8 +91,15 @@ class VideoDiTConfig:
             raise ValueError(f"output_base {self.output_base!r} is not one of cond_names {self.cond_names}")
         if self.head not in ("linear", "conv"):
             raise ValueError(f"head must be 'linear' or 'conv', got {self.head!r}")
+        if self.head_condition and self.head != "conv":
+            raise ValueError("head_condition needs head = 'conv'")
         if self.cross_region not in ("box", "pixel"):
             raise ValueError(f"cross_region must be 'box' or 'pixel', got {self.cross_region!r}")
+
+    @property
+    def needs_ids(self) -> bool:
+        """Whether `forward` needs the trajectory's pixel ids."""
+        return self.head_condition
 
     @property
     def needs_groups(self) -> bool:
@@ -169,6 +186,9 @@ class VideoDiT(nn.Module):
                 nn.SiLU(),
                 nn.Conv2d(cfg.head_channels, cfg.out_channels, 3, padding=1),
             )
+        self.head_condition = (
+            HeadCondition(cfg.dim, cfg.text_dim, cfg.head_channels, cfg.frames) if cfg.head_condition else None
+        )
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -186,6 +206,8 @@ class VideoDiT(nn.Module):
         last = self.conv_head[-1] if self.cfg.head == "conv" else self.proj_out
         nn.init.zeros_(last.weight)
         nn.init.zeros_(last.bias)
+        if self.head_condition is not None:
+            self.head_condition.zero_init()
 
     def num_parameters(self) -> int:
         return sum(p.numel() for p in self.parameters())
@@ -213,6 +235,7 @@ class VideoDiT(nn.Module):
         local_states: torch.Tensor | None = None,
         local_ids: torch.Tensor | None = None,
         visual: torch.Tensor | None = None,
+        ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Predict the clean video.
 
@@ -224,6 +247,8 @@ class VideoDiT(nn.Module):
             local_states, local_ids: local prompts' tokens concatenated (B, Ml, Dt) and
                 each token's object id (B, Ml), 0 = padding.
             visual: (B,) bool, False drops the visual conditions (guidance, dropout).
+            ids: (B, T, H, W) pixel object ids of the trajectory (needed with
+                `head_condition`; dropped with the visual conditions).
         Returns:
             (B, C, T, H, W) predicted clean video.
         """
@@ -237,6 +262,9 @@ class VideoDiT(nn.Module):
             raise ValueError(f"cond must be (B, {cfg.cond_channels}, T, H, W) like x, got {tuple(cond.shape)}")
         if cfg.needs_groups and groups is None:
             raise ValueError("this model has masked layers: pass the token groups of the trajectory")
+        if cfg.needs_ids and (ids is None or ids.shape != (b, *x.shape[2:])):
+            got = None if ids is None else tuple(ids.shape)
+            raise ValueError(f"this model's head needs the trajectory's pixel ids (B, T, H, W) like x, got {got}")
         keep = torch.ones(b, dtype=x.dtype, device=x.device) if visual is None else visual.to(x.dtype)
         cond = cond * keep[:, None, None, None, None]
         flag = keep[:, None, None, None, None].expand(b, 1, *x.shape[2:])
@@ -245,7 +273,7 @@ class VideoDiT(nn.Module):
         h = self.patch_embed(self._patchify(inp)) + self.pos  # (B, N, D)
         temb = self.time(t)  # (B, D)
         context, context_mask = self.text(text_states, text_mask)
-        if local_states is None and cfg.masked_blocks:
+        if local_states is None and (cfg.masked_blocks or cfg.head_condition):
             local_states = text_states.new_zeros(b, 1, cfg.text_dim)
             local_ids = torch.zeros(b, 1, dtype=torch.long, device=x.device)
         for block in self.blocks:
@@ -257,7 +285,12 @@ class VideoDiT(nn.Module):
         if cfg.head == "conv":
             feats = torch.cat([out, inp], dim=1)  # (B, F + Cin, T, H, W)
             frames = feats.transpose(1, 2).flatten(0, 1)  # (B*T, F + Cin, H, W)
-            out = self.conv_head(frames).unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, C, T, H, W)
+            hidden = self.conv_head[0](frames)  # (B*T, Ch, H, W)
+            if self.head_condition is not None:
+                shown = ids.long() * keep.long()[:, None, None, None]  # no trajectory without the visual conditions
+                hidden = hidden + self.head_condition(temb, shown, local_states, local_ids)
+            out = self.conv_head[2](self.conv_head[1](hidden))
+            out = out.unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, C, T, H, W)
         if cfg.output_base:
             i = cfg.cond_names.index(cfg.output_base)
             out = out + cond[:, 3 * i : 3 * i + 3]

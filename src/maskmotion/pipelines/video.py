@@ -92,6 +92,7 @@ class VideoPipeline(StagePipeline):
         groups = model.token_groups(
             [torch.from_numpy(i.trajectory.ids) for i in inputs], [max(i.trajectory.object_ids, default=0) for i in inputs]
         ) if cfg.needs_groups else None
+        ids = torch.stack([torch.from_numpy(i.trajectory.ids) for i in inputs]) if cfg.needs_ids else None
         text, text_mask, local, owner = (x.to(dev) for x in (text, text_mask, local, owner))
         groups = groups.to(dev) if groups is not None else None
         b = len(inputs)
@@ -107,6 +108,7 @@ class VideoPipeline(StagePipeline):
                 x, t, cond.repeat(reps, 1, 1, 1, 1), text.repeat(reps, 1, 1), text_mask.repeat(reps, 1) & use_text[:, None],
                 repeated.get(reps),
                 local.repeat(reps, 1, 1), owner.repeat(reps, 1) * use_text[:, None], visual,
+                None if ids is None else ids.to(dev).repeat(reps, 1, 1, 1),
             )
 
         gen = generator if generator is not None else torch.Generator().manual_seed(0)

@@ -346,6 +346,7 @@ class VideoTask(_SceneTask):
         pred = model(
             interpolate(x0, noise, t), t, batch["cond"], batch["text"], batch["text_mask"] & keep_text[:, None],
             groups.to(dev) if groups is not None else None, batch["local"], batch["owner"] * keep_text[:, None], keep_visual,
+            batch["ids"].to(dev) if self.model_config.needs_ids else None,
         )
         ids = batch["ids"].to(dev)
         objects = (ids > 0) | (ids[:, :1] > 0)  # (B, T, H, W): current and first-frame object pixels

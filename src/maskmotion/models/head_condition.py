@@ -1,0 +1,91 @@
+"""Conditioning that reaches the conv output head of `VideoDiT` directly.
+
+The transformer sees the prompts only token by token, and its output passes through a
+per-token projection before the full-resolution head; on this machine's training budget
+that long path barely learns what an object's own words say about its look (a colour
+change is rendered as the warp's old colour, whatever the colour word). This module gives
+the head's hidden features two short paths, both zero-initialised so a model starts as
+exactly the one without them (weights of such a model load, see `models.io`):
+
+- time: a per-sample shift from the flow time, so the head can tell how noisy its
+  full-resolution input is and how far to trust it;
+- object appearance: per object and frame, a shift computed from that object's local
+  prompt (attention pooling over its tokens with learned queries, which can pick out the
+  words that matter, plus the frame's position in the clip), painted onto the object's
+  pixels in that frame of the trajectory. Background pixels get none.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .common import sincos_1d
+
+POOL_QUERIES = 4
+POOL_WIDTH = 32
+FRAME_FEATURES = 16
+HIDDEN = 128
+
+
+class HeadCondition(nn.Module):
+    """Shifts (B*T, C, H, W) for the head's hidden layer from time, prompts and ids."""
+
+    def __init__(self, dim: int, text_dim: int, channels: int, frames: int) -> None:
+        super().__init__()
+        self.frames = frames
+        self.time = nn.Sequential(nn.SiLU(), nn.Linear(dim, channels))
+        self.query = nn.Linear(text_dim, POOL_QUERIES)  # one attention score per query
+        self.value = nn.Linear(text_dim, POOL_QUERIES * POOL_WIDTH)
+        self.mlp = nn.Sequential(
+            nn.Linear(POOL_QUERIES * POOL_WIDTH + FRAME_FEATURES, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, channels)
+        )
+        # Frame position 0..1 over the clip, spread over a few scales.
+        pos = sincos_1d(torch.arange(frames) * (8.0 / max(frames - 1, 1)), FRAME_FEATURES)
+        self.register_buffer("frame_features", pos, persistent=False)  # (T, F)
+
+    def zero_init(self) -> None:
+        for last in (self.time[-1], self.mlp[-1]):
+            nn.init.zeros_(last.weight)
+            nn.init.zeros_(last.bias)
+
+    def pooled(self, local_states: torch.Tensor, local_ids: torch.Tensor, objects: int) -> torch.Tensor:
+        """Each object's local prompt pooled: (B, Ml, Dt), (B, Ml) -> (B, L, Q*W).
+
+        Row l is object l + 1; an object without tokens (none given, or text dropped)
+        pools to zeros.
+        """
+        b, m, _ = local_states.shape
+        owner = local_ids[:, None, :] == torch.arange(1, objects + 1, device=local_ids.device)[None, :, None]  # (B, L, Ml)
+        scores = self.query(local_states).transpose(1, 2)  # (B, Q, Ml)
+        scores = scores[:, None].masked_fill(~owner[:, :, None], float("-inf"))  # (B, L, Q, Ml)
+        weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # no tokens: all -inf -> NaN -> 0
+        values = self.value(local_states).view(b, m, POOL_QUERIES, POOL_WIDTH)  # (B, Ml, Q, W)
+        pooled = torch.einsum("blqm,bmqw->blqw", weights, values)
+        return pooled.flatten(2)  # (B, L, Q*W)
+
+    def forward(
+        self,
+        temb: torch.Tensor,
+        ids: torch.Tensor,
+        local_states: torch.Tensor,
+        local_ids: torch.Tensor,
+    ) -> torch.Tensor:
+        """temb (B, D); ids (B, T, H, W) pixel object ids (0 = background); local prompts
+        (B, Ml, Dt) with owners (B, Ml). Returns shifts (B*T, C, H, W)."""
+        b, t = ids.shape[:2]
+        objects = int(max(ids.max().item(), local_ids.max().item(), 0))
+        per_object = local_states.new_zeros(b, objects + 1, t, self.mlp[-1].out_features)  # row 0: background
+        if objects:
+            pooled = self.pooled(local_states, local_ids, objects)  # (B, L, P)
+            frames = self.frame_features.to(pooled.dtype)[None, None].expand(b, objects, -1, -1)  # (B, L, T, F)
+            feats = torch.cat([pooled[:, :, None].expand(-1, -1, t, -1), frames], dim=-1)
+            has_words = (local_ids[:, None, :] == torch.arange(1, objects + 1, device=ids.device)[None, :, None]).any(-1)
+            shift = self.mlp(feats) * has_words[:, :, None, None].to(pooled.dtype)  # (B, L, T, C)
+            per_object = torch.cat([per_object[:, :1], shift], dim=1)
+        # Paint each object's shift onto its pixels: gather along the object axis.
+        frame_index = torch.arange(t, device=ids.device)[None, :, None, None]  # (1, T, 1, 1)
+        batch_index = torch.arange(b, device=ids.device)[:, None, None, None]  # (B, 1, 1, 1)
+        painted = per_object[batch_index, ids.long(), frame_index]  # (B, T, H, W, C)
+        painted = painted + self.time(temb)[:, None, None, None]
+        return painted.flatten(0, 1).permute(0, 3, 1, 2)  # (B*T, C, H, W)
