@@ -83,9 +83,10 @@ class HeadCondition(nn.Module):
             has_words = (local_ids[:, None, :] == torch.arange(1, objects + 1, device=ids.device)[None, :, None]).any(-1)
             shift = self.mlp(feats) * has_words[:, :, None, None].to(pooled.dtype)  # (B, L, T, C)
             per_object = torch.cat([per_object[:, :1], shift], dim=1)
-        # Paint each object's shift onto its pixels: gather along the object axis.
-        frame_index = torch.arange(t, device=ids.device)[None, :, None, None]  # (1, T, 1, 1)
-        batch_index = torch.arange(b, device=ids.device)[:, None, None, None]  # (B, 1, 1, 1)
-        painted = per_object[batch_index, ids.long(), frame_index]  # (B, T, H, W, C)
-        painted = painted + self.time(temb)[:, None, None, None]
-        return painted.flatten(0, 1).permute(0, 3, 1, 2)  # (B*T, C, H, W)
+        # Paint each object's shift onto its pixels as a batched matmul with the one-hot ids
+        # (an index gather would backpropagate through a slow scatter-add).
+        onehot = ids.long()[:, :, None] == torch.arange(objects + 1, device=ids.device)[None, None, :, None, None]
+        onehot = onehot.to(per_object.dtype).flatten(3).flatten(0, 1)  # (B*T, L+1, H*W)
+        rows = per_object.transpose(1, 2).flatten(0, 1).transpose(1, 2)  # (B*T, C, L+1)
+        painted = torch.bmm(rows, onehot).unflatten(-1, ids.shape[2:])  # (B*T, C, H, W)
+        return painted + self.time(temb).repeat_interleave(t, dim=0)[:, :, None, None]
