@@ -102,6 +102,20 @@ def test_tiny_object_does_not_orphan_another() -> None:
     assert labels.tolist() == [1, 2]
 
 
+def test_objects_left_without_a_token_are_reported_once(caplog) -> None:
+    """More objects than tokens: the ones left out are named in one warning per
+    trajectory with the number of slices, not one line per slice."""
+    grid = TokenGrid(spatial_compression=4)
+    ids = np.zeros((3, 4, 4), dtype=np.uint8)  # one token per frame
+    ids[:, :, :2] = 1
+    ids[:, :, 2:] = 2
+    with caplog.at_level("WARNING", logger="maskmotion.attention.groups"):
+        labels = pixel_token_labels(ids, grid)
+    assert labels.tolist() == [1, 1, 1]  # the tie goes to the smaller id
+    warnings = [r.getMessage() for r in caplog.records]
+    assert len(warnings) == 1 and "object 2 in 3 of 3" in warnings[0]
+
+
 def test_temporal_compression_takes_the_union_of_frames() -> None:
     grid = TokenGrid(temporal_compression=4, causal_first_frame=True, spatial_compression=4)
     ids = np.zeros((5, 4, 8), dtype=np.uint8)

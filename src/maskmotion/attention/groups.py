@@ -127,16 +127,26 @@ def pixel_token_labels(
     t, h, w, _ = counts.shape
     counts = counts.view(t, h * w, num_objects + 1)
     labels = counts.argmax(dim=-1)  # (t, h*w); ties -> smaller id
+    left_out: dict[int, int] = {}  # object -> slices where it has no token
     for s in range(t):
-        _keep_tiny_objects(labels[s], counts[s])
+        for obj in _keep_tiny_objects(labels[s], counts[s]):
+            left_out[obj] = left_out.get(obj, 0) + 1
+    if left_out:  # one line per trajectory, not one per slice
+        logger.warning(
+            "the token grid is too coarse for every object: %s kept no token in some slices "
+            "(all their tokens are other objects' only ones); they go without masked attention there",
+            ", ".join(f"object {o} in {n} of {t}" for o, n in sorted(left_out.items())),
+        )
     return labels.reshape(-1)
 
 
-def _keep_tiny_objects(labels: torch.Tensor, counts: torch.Tensor) -> None:
+def _keep_tiny_objects(labels: torch.Tensor, counts: torch.Tensor) -> list[int]:
     """Give every visible object of one slice at least one token (in place).
 
     labels: (P,) labels of the slice's P tokens; counts: (P, L+1) pixel-frames per label.
+    Returns the objects that could not get one.
     """
+    failed = []
     visible = counts[:, 1:].sum(dim=0) > 0  # (L,)
     owned = torch.bincount(labels, minlength=counts.shape[1])  # (L+1,)
     for obj in (torch.nonzero(visible).flatten() + 1).tolist():
@@ -154,7 +164,8 @@ def _keep_tiny_objects(labels: torch.Tensor, counts: torch.Tensor) -> None:
                 owned[obj] += 1
                 break
         if owned[obj] == 0:  # every token it touches is another object's only token
-            logger.warning("object %d could not keep a token in a slice: all its tokens are taken", obj)
+            failed.append(obj)
+    return failed
 
 
 def bounding_boxes(trajectory: Any, num_objects: int | None = None) -> torch.Tensor:
