@@ -108,3 +108,23 @@ def test_lr_schedule_warmup_then_cosine():
     assert all(a >= b for a, b in zip(factors[10:], factors[11:]))
     assert factors[-1] > 0.1
     assert lr_factor(config.replace(schedule="constant"), 100) == 1.0
+
+
+def test_lr_scale_splits_the_optimizer_groups():
+    from torch import nn
+
+    from maskmotion.train.loop import _param_groups
+
+    model = nn.Sequential(nn.Linear(3, 4), nn.Sequential(nn.Linear(4, 2), nn.LayerNorm(2)))
+    groups = _param_groups(model, 0.01, 1e-4, {"1.": 10.0, "1.1.": 3.0})
+    got = sorted((round(g["lr"], 9), g["weight_decay"], sum(p.numel() for p in g["params"])) for g in groups)
+    assert got == sorted([
+        (1e-4, 0.01, 12), (1e-4, 0.0, 4),  # 0: Linear(3, 4)
+        (1e-3, 0.01, 8), (1e-3, 0.0, 2),  # 1.0: Linear(4, 2), the "1." prefix
+        (3e-4, 0.0, 4),  # 1.1: LayerNorm, the longer "1.1." prefix wins
+    ])
+    assert groups[0]["lr"] == 1e-4 and groups[0]["weight_decay"] == 0.01  # the base group leads
+    with pytest.raises(InputError, match="no parameter name starts with"):
+        _param_groups(model, 0.01, 1e-4, {"head.": 10.0})
+    with pytest.raises(InputError, match="lr_scale"):
+        TrainConfig(lr_scale={"1.": -1.0})

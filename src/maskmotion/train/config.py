@@ -55,6 +55,11 @@ class TrainConfig:
     grad_accum_steps: int = 1
     """Micro-batches per update; raise it only when a batch does not fit in memory."""
     lr: float = 1e-4
+    lr_scale: dict[str, float] = field(default_factory=dict)
+    """Learning-rate multipliers by parameter-name prefix, e.g. ``{"head_condition." =
+    50.0}``: modules added to trained weights (`init_from`) learn fast while the trained
+    rest moves slowly. The longest matching prefix wins; one that matches no parameter
+    is an error (a typo would silently do nothing)."""
     warmup_steps: int = 0
     schedule: Schedule = "constant"
     min_lr_ratio: float = 0.0
@@ -121,6 +126,9 @@ class TrainConfig:
                 raise InputError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if not self.lr > 0:
             raise InputError(f"lr must be positive, got {self.lr}")
+        for prefix, scale in self.lr_scale.items():
+            if not isinstance(scale, (int, float)) or not scale > 0:
+                raise InputError(f"lr_scale[{prefix!r}] must be a positive number, got {scale!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InputError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:

@@ -97,7 +97,8 @@ def train(config: TrainConfig, task: Task | None = None, resume: bool = False) -
     if config.init_from and latest is None:
         _init_from(model, config.init_from)
     optimizer = torch.optim.AdamW(
-        _param_groups(model, config.weight_decay), lr=config.lr, betas=config.betas, eps=config.eps
+        _param_groups(model, config.weight_decay, config.lr, config.lr_scale), lr=config.lr, betas=config.betas,
+        eps=config.eps,
     )
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, partial(lr_factor, config))
     # The scheduler is stepped by hand once per update; accelerate's wrapper would step
@@ -363,12 +364,32 @@ def _set_lr(optimizer: torch.optim.Optimizer, scheduler: Any) -> None:
     scheduler._last_lr = [g["lr"] for g in optimizer.param_groups]
 
 
-def _param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
-    # Decay matrices (linear, conv, embedding weights); biases and norm scales stay free.
-    params = [p for p in model.parameters() if p.requires_grad]
-    decay = [p for p in params if p.ndim >= 2]
-    free = [p for p in params if p.ndim < 2]
-    return [{"params": decay, "weight_decay": weight_decay}, {"params": free, "weight_decay": 0.0}]
+def _param_groups(
+    model: nn.Module, weight_decay: float, lr: float, lr_scale: dict[str, float] | None = None
+) -> list[dict[str, Any]]:
+    """AdamW groups: decay on matrices (linear, conv, embedding weights), none on biases and
+    norm scales; each split again by ``lr_scale`` (longest matching name prefix). The
+    unscaled groups come first, so group 0's lr is the run's base lr."""
+    lr_scale = lr_scale or {}
+    prefixes = sorted(lr_scale, key=len, reverse=True)
+    groups: dict[tuple[float, bool], list[nn.Parameter]] = {}
+    used: set[str] = set()
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        prefix = next((q for q in prefixes if name.startswith(q)), None)
+        if prefix is not None:
+            used.add(prefix)
+        scale = 1.0 if prefix is None else float(lr_scale[prefix])
+        groups.setdefault((scale, p.ndim >= 2), []).append(p)
+    unused = sorted(set(lr_scale) - used)
+    if unused:
+        raise InputError(f"lr_scale: no parameter name starts with {unused}; names look like "
+                         f"{[n for n, _ in model.named_parameters()][:3]}")
+    order = sorted(groups, key=lambda k: (k[0] != 1.0, k[0], not k[1]))
+    return [
+        {"params": groups[k], "weight_decay": weight_decay if k[1] else 0.0, "lr": lr * k[0]} for k in order
+    ]
 
 
 def _init_from(model: nn.Module, folder: str) -> None:
