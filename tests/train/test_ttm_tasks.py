@@ -112,6 +112,21 @@ def test_conditioned_head_task_trains_its_words_path_and_evaluates(motion_task):
     assert metrics["psnr_obj"] > 0
 
 
+def test_residual_weight_puts_the_loss_where_the_warp_is_wrong(motion_task):
+    task = VideoTask(VideoTaskOptions(**SMALL, residual_weight=20.0))
+    task._text = motion_task.text
+    plain = VideoTask(VideoTaskOptions(**SMALL))
+    model = task.build_model()  # zero-initialised head: the prediction is the warp itself
+    batch = task.batch(0, 0, 1, 2)
+    weighted, _ = task.loss(model, batch, torch.Generator().manual_seed(0))
+    unweighted, _ = plain.loss(model, batch, torch.Generator().manual_seed(0))
+    # The error lies exactly where the warp differs from the target, which the extra
+    # weight favours: the normalised loss grows.
+    assert weighted > 1.2 * unweighted
+    with pytest.raises(ValueError, match="output base"):
+        VideoTask(VideoTaskOptions(**SMALL, variant="ttm-paper", residual_weight=1.0))
+
+
 def test_pixel_stage1_task(motion_task):
     task = MaskVideoTask(VideoTaskOptions(**SMALL))
     task._text = motion_task.text

@@ -278,6 +278,11 @@ class VideoTaskOptions(SceneOptions):
     object_weight: float = 4.0
     """Extra loss weight on object pixels (their first-frame and current masks): most
     pixels are static background, and the objects are what stage 2 is judged on."""
+    residual_weight: float = 0.0
+    """Extra loss weight per unit of |target − output base| (the warp preview; mean over
+    colour channels, [−1, 1] scale): the pixels the base gets wrong (a colour change, a
+    revealed background, a spin's texture) are what a refining model must learn, and
+    they are few. Needs a variant whose output is a residual (``output_base``)."""
 
 
 class VideoTask(_SceneTask):
@@ -293,6 +298,8 @@ class VideoTask(_SceneTask):
             opts.preset, frames=opts.frames, height=opts.size, width=opts.size,
             cond_names=names, cond_channels=3 * len(names), **fields,
         )
+        if opts.residual_weight and not self.model_config.output_base:
+            raise ValueError(f"residual_weight needs an output base; variant {opts.variant!r} has none")
 
     def prompts(self, scene) -> list[str]:
         return [scene.global_prompt, *scene.local_prompts]
@@ -350,7 +357,11 @@ class VideoTask(_SceneTask):
         )
         ids = batch["ids"].to(dev)
         objects = (ids > 0) | (ids[:, :1] > 0)  # (B, T, H, W): current and first-frame object pixels
-        weight = 1.0 + self.opts.object_weight * objects[:, None].float()
+        weight = 1.0 + self.opts.object_weight * objects[:, None].float()  # (B, 1, T, H, W)
+        if self.opts.residual_weight:
+            i = self.model_config.cond_names.index(self.model_config.output_base)
+            base = batch["cond"][:, 3 * i : 3 * i + 3].to(dev)
+            weight = weight + self.opts.residual_weight * (x0 - base).abs().mean(dim=1, keepdim=True)
         loss = (weight * (pred - x0).square()).mean() / weight.mean()
         return loss, {}
 
@@ -376,6 +387,8 @@ class MaskVideoTask(VideoTask):
             opts.preset, frames=opts.frames, height=opts.size, width=opts.size,
             cond_names=names, cond_channels=6, **fields,
         )
+        if opts.residual_weight:
+            raise ValueError("residual_weight needs an output base; the pixel-level stage 1 has none")
 
     def prompts(self, scene) -> list[str]:
         return [scene.motion_prompt]
