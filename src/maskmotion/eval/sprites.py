@@ -177,7 +177,7 @@ def rows_to_json(rows: Sequence[ObjectResult]) -> list[dict]:
 @torch.no_grad()
 def evaluate_end_to_end(
     motion_model: MotionDiT, video_model: VideoDiT | None, text: TextEncoder, seeds: Iterable[int],
-    sprites: SpritesConfig, motion_steps: int = 25, video_steps: int = 20, generator_seed: int = 0,
+    sprites: SpritesConfig, motion_steps: int = 25, video_steps: int | None = None, generator_seed: int = 0,
     batch_size: int = 8,
 ) -> list[ObjectResult]:
     """Stage 1 then stage 2, then read the motion back out of the generated video with

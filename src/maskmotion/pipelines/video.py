@@ -49,7 +49,11 @@ class VideoPipeline(StagePipeline):
 
     model_class = VideoDiT
     stage_name = "stage-2 video model"
-    default_steps = 20
+    # Tuned on the sprites validation split with the bundled default (PSNR, ground-truth
+    # trajectory): 2 steps beat 1, 4, 8 and 20 on object pixels and whole frames; with more
+    # steps the sampler adds detail the model is unsure of, mostly noise on the static
+    # background (whole frames 31.3 dB at 2 steps, 29.4 dB at 20). See the model card.
+    default_steps = 2
     default_visual_guidance = 1.0
     default_text_guidance = 1.0
 
