@@ -20,8 +20,8 @@ import torch
 from torch import nn
 
 from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid
-from .head_condition import HeadCondition
 from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
+from .head_condition import HeadCondition
 
 
 @dataclass
