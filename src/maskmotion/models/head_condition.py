@@ -56,7 +56,7 @@ class HeadCondition(nn.Module):
         pools to zeros.
         """
         b, m, _ = local_states.shape
-        owner = local_ids[:, None, :] == torch.arange(1, objects + 1, device=local_ids.device)[None, :, None]  # (B, L, Ml)
+        owner = _owners(local_ids, objects)  # (B, L, Ml)
         scores = self.query(local_states).transpose(1, 2)  # (B, Q, Ml)
         scores = scores[:, None].masked_fill(~owner[:, :, None], float("-inf"))  # (B, L, Q, Ml)
         weights = torch.softmax(scores, dim=-1).nan_to_num(0.0)  # no tokens: all -inf -> NaN -> 0
@@ -75,14 +75,14 @@ class HeadCondition(nn.Module):
         (B, Ml, Dt) with owners (B, Ml). Returns shifts (B*T, C, H, W)."""
         b, t = ids.shape[:2]
         objects = int(max(ids.max().item(), local_ids.max().item(), 0))
-        per_object = local_states.new_zeros(b, objects + 1, t, self.mlp[-1].out_features)  # row 0: background
+        per_object = local_states.new_zeros(b, 1, t, self.mlp[-1].out_features)  # row 0: background
         if objects:
             pooled = self.pooled(local_states, local_ids, objects)  # (B, L, P)
             frames = self.frame_features.to(pooled.dtype)[None, None].expand(b, objects, -1, -1)  # (B, L, T, F)
             feats = torch.cat([pooled[:, :, None].expand(-1, -1, t, -1), frames], dim=-1)
-            has_words = (local_ids[:, None, :] == torch.arange(1, objects + 1, device=ids.device)[None, :, None]).any(-1)
+            has_words = _owners(local_ids, objects).any(-1)  # (B, L)
             shift = self.mlp(feats) * has_words[:, :, None, None].to(pooled.dtype)  # (B, L, T, C)
-            per_object = torch.cat([per_object[:, :1], shift], dim=1)
+            per_object = torch.cat([per_object, shift], dim=1)  # (B, L+1, T, C)
         # Paint each object's shift onto its pixels as a batched matmul with the one-hot ids
         # (an index gather would backpropagate through a slow scatter-add).
         onehot = ids.long()[:, :, None] == torch.arange(objects + 1, device=ids.device)[None, None, :, None, None]
@@ -90,3 +90,8 @@ class HeadCondition(nn.Module):
         rows = per_object.transpose(1, 2).flatten(0, 1).transpose(1, 2)  # (B*T, C, L+1)
         painted = torch.bmm(rows, onehot).unflatten(-1, ids.shape[2:])  # (B*T, C, H, W)
         return painted + self.time(temb).repeat_interleave(t, dim=0)[:, :, None, None]
+
+
+def _owners(local_ids: torch.Tensor, objects: int) -> torch.Tensor:
+    """(B, Ml) token owners -> (B, L, Ml) bool: token m belongs to object l + 1."""
+    return local_ids[:, None, :] == torch.arange(1, objects + 1, device=local_ids.device)[None, :, None]
