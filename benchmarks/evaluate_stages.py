@@ -7,7 +7,8 @@ Stage 1 (compact motion model or the pixel-level video model): mean per-object I
 the ground-truth trajectory and vs repeating the first-frame mask, motion adherence,
 split by the scene's object count. Stage 2 given the ground-truth trajectory: pooled
 PSNR on object pixels and whole frames, for the model, copying the first frame, and the
-warp preview, also on the objects whose motion a warp cannot render.
+warp preview, also on the objects whose motion a warp cannot render, on the static
+background and on the background that objects reveal.
 """
 
 from __future__ import annotations

@@ -182,6 +182,37 @@ def test_head_condition_pooling_matches_a_per_object_loop():
             assert torch.allclose(pooled[b, obj - 1], ref, atol=1e-5)
 
 
+def test_head_condition_film_matches_a_per_pixel_reference():
+    """Each object pixel's features are scaled and shifted by its object's (scale, shift)
+    for that frame; background pixels get only the time shift."""
+    from maskmotion.models.head_condition import HeadCondition
+
+    torch.manual_seed(0)
+    c, t = 5, 4
+    head = HeadCondition(dim=16, text_dim=12, channels=c, frames=t)
+    for p in head.parameters():  # a trained module: the zero-initialised layers too
+        torch.nn.init.normal_(p, std=0.3)
+    states = torch.randn(2, 7, 12)
+    owners = torch.tensor([[1, 1, 3, 3, 3, 0, 0], [2, 2, 2, 2, 0, 0, 0]])
+    ids = torch.randint(0, 4, (2, t, 6, 6))
+    temb = torch.randn(2, 16)
+    hidden = torch.randn(2 * t, c, 6, 6)
+    got = head(hidden, temb, ids, states, owners)  # (B*T, C, H, W)
+    pooled = head.pooled(states, owners, objects=3)  # (B, L, P)
+    time_shift = head.time(temb)  # (B, C)
+    for b in range(2):
+        for f in range(t):
+            for y in range(6):
+                for x in range(6):
+                    h = hidden[b * t + f, :, y, x]
+                    obj = int(ids[b, f, y, x])
+                    want = h + time_shift[b]
+                    if obj and (owners[b] == obj).any():
+                        film = head.mlp(torch.cat([pooled[b, obj - 1], head.frame_features[f]]))
+                        want = h * (1 + film[:c]) + film[c:] + time_shift[b]
+                    assert torch.allclose(got[b * t + f, :, y, x], want, atol=1e-5), (b, f, y, x)
+
+
 def test_head_condition_reaches_only_its_objects_pixels():
     """An object's words change the output only on (a conv's reach around) its pixels,
     and not at all when the visual conditions (the trajectory) are dropped."""

@@ -306,3 +306,31 @@ def _child_pids(parent: int) -> list[int]:
         if int(fields[1]) == parent:  # the field after the state is the parent's pid
             pids.append(int(stat.parent.name))
     return pids
+
+
+def test_train_only_freezes_the_rest(make_config):
+    """train_only: the named layers learn, every other weight stays bit-identical to its
+    start (and its EMA with it), the loss still falls, and a resumed run agrees."""
+    config = make_config(steps=40, train_only=["4."], ema_decay=0.9)
+    train(config)
+    start = ToyTask(ToyOptions())
+    torch.manual_seed(config.seed)
+    init = start.build_model().state_dict()
+    for name in ("model", "ema"):
+        final = weights(config.out_dir, name)
+        assert torch.equal(final["0.weight"], init["0.weight"]) and torch.equal(final["3.weight"], init["3.weight"])
+        assert not torch.equal(final["4.weight"], init["4.weight"])
+    curve = [loss for _, loss in losses(config.out_dir)]
+    assert sum(curve[-10:]) < sum(curve[:10])
+    # Stopped at 20 and resumed: the same weights as the uninterrupted run.
+    half = make_config("half", steps=20, train_only=["4."], ema_decay=0.9)
+    train(half)
+    train(half.replace(steps=40), resume=True)
+    assert_same_weights(weights(config.out_dir), weights(half.out_dir))
+
+
+def test_train_only_refuses_a_prefix_that_matches_nothing(make_config):
+    with pytest.raises(InputError, match="train_only: no parameter name starts with"):
+        train(make_config(steps=2, train_only=["head."]))
+    with pytest.raises(InputError, match="train_only"):
+        make_config(steps=2, train_only=[""])

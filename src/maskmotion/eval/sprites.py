@@ -164,7 +164,14 @@ def evaluate_video_model(
             for tag, pred in preds.items():
                 meters["psnr_obj" + tag].add(pred, gt, ids > 0)
                 meters["psnr_full" + tag].add(pred, gt)
-                for name, mask in (("psnr_hard", hard), ("psnr_recolour", recolour), ("psnr_rest", (ids > 0) & ~recolour)):
+                # Background split: pixels background in this frame and the first (static),
+                # and pixels an object has left (revealed: no frame so far showed them).
+                first_bg = sc.ids[:1] == 0
+                regions = (
+                    ("psnr_hard", hard), ("psnr_recolour", recolour), ("psnr_rest", (ids > 0) & ~recolour),
+                    ("psnr_static", (ids == 0) & first_bg), ("psnr_revealed", (ids == 0) & ~first_bg),
+                )
+                for name, mask in regions:
                     if mask.any():
                         meters[name + tag].add(pred, gt, mask)
     return {k: m.value for k, m in sorted(meters.items())}

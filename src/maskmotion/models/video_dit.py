@@ -46,9 +46,9 @@ class VideoDiTConfig:
         head_channels: feature channels of the conv head.
         output_base: name of a condition image the prediction is a residual over, or "".
         head_condition: the conv head's hidden layer also gets a shift from the flow time
-            and, on each object's pixels, one from that object's local prompt and the
-            frame (`HeadCondition`; an extension: short paths for what the words say
-            about an object's look). Needs the pixel ids of the trajectory in `forward`.
+            and, on each object's pixels, a scale and a shift from that object's local
+            prompt and the frame (`HeadCondition`; an extension: short paths for what the
+            words say about an object's look). Needs the trajectory's pixel ids in `forward`.
     """
 
     frames: int = 16
@@ -288,7 +288,7 @@ class VideoDiT(nn.Module):
             hidden = self.conv_head[0](frames)  # (B*T, Ch, H, W)
             if self.head_condition is not None:
                 shown = ids.long() * keep.long()[:, None, None, None]  # no trajectory without the visual conditions
-                hidden = hidden + self.head_condition(temb, shown, local_states, local_ids)
+                hidden = self.head_condition(hidden, temb, shown, local_states, local_ids)
             out = self.conv_head[2](self.conv_head[1](hidden))
             out = out.unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, C, T, H, W)
         if cfg.output_base:

@@ -60,6 +60,10 @@ class TrainConfig:
     50.0}``: modules added to trained weights (`init_from`) learn fast while the trained
     rest moves slowly. The longest matching prefix wins; one that matches no parameter
     is an error (a typo would silently do nothing)."""
+    train_only: list[str] = field(default_factory=list)
+    """Parameter-name prefixes to train; every other parameter is frozen (no gradient,
+    no optimizer state, and no backward pass through the frozen layers in front of the
+    trained ones). Empty trains everything. A prefix that matches nothing is an error."""
     warmup_steps: int = 0
     schedule: Schedule = "constant"
     min_lr_ratio: float = 0.0
@@ -129,6 +133,9 @@ class TrainConfig:
         for prefix, scale in self.lr_scale.items():
             if not isinstance(scale, (int, float)) or not scale > 0:
                 raise InputError(f"lr_scale[{prefix!r}] must be a positive number, got {scale!r}")
+        for prefix in self.train_only:
+            if not isinstance(prefix, str) or not prefix:
+                raise InputError(f"train_only holds parameter-name prefixes (non-empty strings), got {prefix!r}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise InputError(f"ema_decay must be in [0, 1), got {self.ema_decay}")
         if not 0.0 <= self.min_lr_ratio <= 1.0:
@@ -243,6 +250,10 @@ def _coerce(name: str, value: Any, hint: Any, where: str) -> Any:
         if not isinstance(value, dict):
             raise bad("a table")
         return dict(value)
+    if origin is list:  # list[str]
+        if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) for v in value):
+            raise bad("a list of strings")
+        return list(value)
     if origin is tuple:
         if not isinstance(value, (list, tuple)) or not all(
             isinstance(v, (int, float)) and not isinstance(v, bool) for v in value

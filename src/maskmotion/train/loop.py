@@ -96,6 +96,8 @@ def train(config: TrainConfig, task: Task | None = None, resume: bool = False) -
     model = task.build_model()
     if config.init_from and latest is None:
         _init_from(model, config.init_from)
+    if config.train_only:
+        _freeze_all_but(model, config.train_only)
     optimizer = torch.optim.AdamW(
         _param_groups(model, config.weight_decay, config.lr, config.lr_scale), lr=config.lr, betas=config.betas,
         eps=config.eps,
@@ -390,6 +392,23 @@ def _param_groups(
     return [
         {"params": groups[k], "weight_decay": weight_decay if k[1] else 0.0, "lr": lr * k[0]} for k in order
     ]
+
+
+def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> None:
+    """Freeze every parameter whose name starts with none of ``prefixes``."""
+    used: set[str] = set()
+    trained = 0
+    for name, p in model.named_parameters():
+        mine = [q for q in prefixes if name.startswith(q)]
+        used.update(mine)
+        p.requires_grad_(bool(mine))
+        trained += p.numel() if mine else 0
+    unused = sorted(set(prefixes) - used)
+    if unused:
+        raise InputError(f"train_only: no parameter name starts with {unused}; names look like "
+                         f"{[n for n, _ in model.named_parameters()][:3]}")
+    total = sum(p.numel() for p in model.parameters())
+    logger.info("training %d of %d parameters (train_only %s)", trained, total, prefixes)
 
 
 def _init_from(model: nn.Module, folder: str) -> None:
