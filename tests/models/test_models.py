@@ -184,12 +184,13 @@ def test_head_condition_pooling_matches_a_per_object_loop():
 
 def test_head_condition_film_matches_a_per_pixel_reference():
     """Each object pixel's features are scaled and shifted by its object's (scale, shift)
-    for that frame; background pixels get only the time shift."""
+    for that frame, and it gets that object's colour transform; background pixels get
+    only the time shift and no colour transform."""
     from maskmotion.models.head_condition import HeadCondition
 
     torch.manual_seed(0)
     c, t = 5, 4
-    head = HeadCondition(dim=16, text_dim=12, channels=c, frames=t)
+    head = HeadCondition(dim=16, text_dim=12, channels=c, frames=t, colour=True)
     for p in head.parameters():  # a trained module: the zero-initialised layers too
         torch.nn.init.normal_(p, std=0.3)
     states = torch.randn(2, 7, 12)
@@ -197,7 +198,7 @@ def test_head_condition_film_matches_a_per_pixel_reference():
     ids = torch.randint(0, 4, (2, t, 6, 6))
     temb = torch.randn(2, 16)
     hidden = torch.randn(2 * t, c, 6, 6)
-    got = head(hidden, temb, ids, states, owners)  # (B*T, C, H, W)
+    got, colour = head(hidden, temb, ids, states, owners)  # (B*T, C, H, W), (B*T, 6, H, W)
     pooled = head.pooled(states, owners, objects=3)  # (B, L, P)
     time_shift = head.time(temb)  # (B, C)
     for b in range(2):
@@ -206,11 +207,14 @@ def test_head_condition_film_matches_a_per_pixel_reference():
                 for x in range(6):
                     h = hidden[b * t + f, :, y, x]
                     obj = int(ids[b, f, y, x])
-                    want = h + time_shift[b]
+                    want, want_colour = h + time_shift[b], torch.zeros(6)
                     if obj and (owners[b] == obj).any():
-                        film = head.mlp(torch.cat([pooled[b, obj - 1], head.frame_features[f]]))
+                        feats = torch.cat([pooled[b, obj - 1], head.frame_features[f]])
+                        film = head.mlp(feats)
                         want = h * (1 + film[:c]) + film[c:] + time_shift[b]
+                        want_colour = head.colour(feats)
                     assert torch.allclose(got[b * t + f, :, y, x], want, atol=1e-5), (b, f, y, x)
+                    assert torch.allclose(colour[b * t + f, :, y, x], want_colour, atol=1e-5), (b, f, y, x)
 
 
 def test_head_condition_reaches_only_its_objects_pixels():
@@ -235,6 +239,35 @@ def test_head_condition_reaches_only_its_objects_pixels():
     assert torch.equal(a[0], b[0])
     with pytest.raises(ValueError, match="pixel ids"):
         model(x, t, cond, text, mask, None, local, local_ids, visual)
+
+
+def test_colour_transform_recolours_the_base_and_loads_weights_without_it(tmp_path):
+    """The colour path applies base * s + b on an object's pixels (so s = -1, b = c paints
+    colour c exactly, whatever the rest of the head says); a model with it starts as the
+    saved model without it."""
+    from maskmotion.models.io import load_model_folder_into, save_model
+
+    cfg = video_config("tiny", masked_blocks=0, head_condition=True)
+    plain = _randomise(VideoDiT(cfg)).eval()
+    save_model(plain, tmp_path / "plain")
+    model = VideoDiT(video_config("tiny", masked_blocks=0, head_condition=True, colour_transform=True)).eval()
+    load_model_folder_into(model, tmp_path / "plain")
+    x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
+    t = torch.rand(2)
+    expected = plain(x, t, cond, text, mask, None, local, local_ids, None, ids)
+    assert torch.allclose(model(x, t, cond, text, mask, None, local, local_ids, None, ids), expected, atol=1e-6)
+    with torch.no_grad():  # every object: scale -1, shift (0.5, -0.25, 0.75), every frame
+        last = model.head_condition.colour[-1]
+        last.weight.zero_()
+        last.bias.copy_(torch.tensor([-1.0, -1.0, -1.0, 0.5, -0.25, 0.75]))
+    got = model(x, t, cond, text, mask, None, local, local_ids, None, ids)
+    residual = expected - cond[:, 6:9]  # the rest of the head's output, over the warp base
+    obj = (ids > 0)[:, None].expand_as(got)
+    painted = torch.tensor([0.5, -0.25, 0.75])[None, :, None, None, None] + residual
+    assert torch.allclose(got[obj], painted.expand_as(got)[obj], atol=1e-5)
+    assert torch.equal(got[~obj], expected[~obj])
+    with pytest.raises(ValueError, match="colour_transform needs"):
+        video_config("tiny", colour_transform=True)
 
 
 def test_head_condition_starts_as_the_model_without_it(tmp_path):

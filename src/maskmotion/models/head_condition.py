@@ -17,6 +17,11 @@ exactly the one without them (weights of such a model load, see `models.io`):
   by the frame and the speed word, and only a scale can weigh the old colour (which the
   head sees in the warp preview) by a per-frame amount; a shift alone can only bend it
   through the activation.
+- colour transform (optional, ``colour=True``): per object and frame, an affine change
+  of the output base's colours, base * s + b with (s, b) per RGB channel, from the same
+  pooled words. The warp preview moves an object's first-frame pixels; this lets the
+  words re-colour them exactly ((1 - w) * old + w * new is s = -w, b = w * new), which
+  through the hidden features takes a large, slow-to-learn change of the head.
 """
 
 from __future__ import annotations
@@ -35,8 +40,9 @@ HIDDEN = 128
 class HeadCondition(nn.Module):
     """Modulates the head's hidden layer (B*T, C, H, W) by time, prompts and ids."""
 
-    def __init__(self, dim: int, text_dim: int, channels: int, frames: int) -> None:
+    def __init__(self, dim: int, text_dim: int, channels: int, frames: int, colour: bool = False) -> None:
         super().__init__()
+        self.channels = channels
         self.frames = frames
         self.time = nn.Sequential(nn.SiLU(), nn.Linear(dim, channels))
         self.query = nn.Linear(text_dim, POOL_QUERIES)  # one attention score per query
@@ -44,12 +50,18 @@ class HeadCondition(nn.Module):
         self.mlp = nn.Sequential(
             nn.Linear(POOL_QUERIES * POOL_WIDTH + FRAME_FEATURES, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, 2 * channels)
         )  # per object and frame: (scale, shift)
+        self.colour = (
+            nn.Sequential(nn.Linear(POOL_QUERIES * POOL_WIDTH + FRAME_FEATURES, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, 6))
+            if colour
+            else None
+        )  # per object and frame: RGB (scale, shift) of the output base
         # Frame position 0..1 over the clip, spread over a few scales.
         pos = sincos_1d(torch.arange(frames) * (8.0 / max(frames - 1, 1)), FRAME_FEATURES)
         self.register_buffer("frame_features", pos, persistent=False)  # (T, F)
 
     def zero_init(self) -> None:
-        for last in (self.time[-1], self.mlp[-1]):
+        lasts = [self.time[-1], self.mlp[-1]] + ([self.colour[-1]] if self.colour is not None else [])
+        for last in lasts:
             nn.init.zeros_(last.weight)
             nn.init.zeros_(last.bias)
 
@@ -75,29 +87,36 @@ class HeadCondition(nn.Module):
         ids: torch.Tensor,
         local_states: torch.Tensor,
         local_ids: torch.Tensor,
-    ) -> torch.Tensor:
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """hidden (B*T, C, H, W) head features; temb (B, D); ids (B, T, H, W) pixel object
         ids (0 = background); local prompts (B, Ml, Dt) with owners (B, Ml).
-        Returns hidden * (1 + scale) + shift, (B*T, C, H, W)."""
+        Returns hidden * (1 + scale) + shift, (B*T, C, H, W), and with ``colour`` the
+        base's colour transform (B*T, 6, H, W): RGB scales then RGB shifts (else None)."""
         b, t = ids.shape[:2]
+        c = self.channels
+        rows_out = 2 * c + (6 if self.colour is not None else 0)
         objects = int(max(ids.max().item(), local_ids.max().item(), 0))
-        per_object = local_states.new_zeros(b, 1, t, self.mlp[-1].out_features)  # row 0: background, (B, 1, T, 2C)
+        per_object = local_states.new_zeros(b, 1, t, rows_out)  # row 0: background, (B, 1, T, 2C [+ 6])
         if objects:
             pooled = self.pooled(local_states, local_ids, objects)  # (B, L, P)
             frames = self.frame_features.to(pooled.dtype)[None, None].expand(b, objects, -1, -1)  # (B, L, T, F)
             feats = torch.cat([pooled[:, :, None].expand(-1, -1, t, -1), frames], dim=-1)
             has_words = _owners(local_ids, objects).any(-1)  # (B, L)
-            film = self.mlp(feats) * has_words[:, :, None, None].to(pooled.dtype)  # (B, L, T, 2C)
-            per_object = torch.cat([per_object, film], dim=1)  # (B, L+1, T, 2C)
+            film = self.mlp(feats)  # (B, L, T, 2C)
+            if self.colour is not None:
+                film = torch.cat([film, self.colour(feats)], dim=-1)  # (B, L, T, 2C + 6)
+            film = film * has_words[:, :, None, None].to(pooled.dtype)
+            per_object = torch.cat([per_object, film], dim=1)  # (B, L+1, T, 2C [+ 6])
         # Paint each object's (scale, shift) onto its pixels as a batched matmul with the
         # one-hot ids (an index gather would backpropagate through a slow scatter-add).
         onehot = ids.long()[:, :, None] == torch.arange(objects + 1, device=ids.device)[None, None, :, None, None]
         onehot = onehot.to(per_object.dtype).flatten(3).flatten(0, 1)  # (B*T, L+1, H*W)
-        rows = per_object.transpose(1, 2).flatten(0, 1).transpose(1, 2)  # (B*T, 2C, L+1)
-        painted = torch.bmm(rows, onehot).unflatten(-1, ids.shape[2:])  # (B*T, 2C, H, W)
-        scale, shift = painted.chunk(2, dim=1)  # (B*T, C, H, W) each
+        rows = per_object.transpose(1, 2).flatten(0, 1).transpose(1, 2)  # (B*T, 2C [+ 6], L+1)
+        painted = torch.bmm(rows, onehot).unflatten(-1, ids.shape[2:])  # (B*T, 2C [+ 6], H, W)
+        scale, shift = painted[:, :c], painted[:, c : 2 * c]  # (B*T, C, H, W) each
+        colour = painted[:, 2 * c :] if self.colour is not None else None
         time_shift = self.time(temb).repeat_interleave(t, dim=0)[:, :, None, None]  # (B*T, C, 1, 1)
-        return hidden * (1.0 + scale) + shift + time_shift
+        return hidden * (1.0 + scale) + shift + time_shift, colour
 
 
 def _owners(local_ids: torch.Tensor, objects: int) -> torch.Tensor:

@@ -49,6 +49,10 @@ class VideoDiTConfig:
             and, on each object's pixels, a scale and a shift from that object's local
             prompt and the frame (`HeadCondition`; an extension: short paths for what the
             words say about an object's look). Needs the trajectory's pixel ids in `forward`.
+        colour_transform: with head_condition and an output base, each object's words
+            also set a per-frame affine change of the base's colours on its pixels
+            (base * s + b per RGB channel; `HeadCondition`'s colour path): the warp moves
+            the pixels, the words can re-colour them.
     """
 
     frames: int = 16
@@ -71,10 +75,11 @@ class VideoDiTConfig:
     head_channels: int = 32
     output_base: str = "warp"
     head_condition: bool = False
+    colour_transform: bool = False
 
     # Fields whose True value only adds zero-initialised modules (under these prefixes):
     # weights saved without them still load, and the model starts as the one saved.
-    EXTENSIONS = {"head_condition": "head_condition."}
+    EXTENSIONS = {"head_condition": "head_condition.", "colour_transform": "head_condition.colour."}
 
     def __post_init__(self) -> None:
         self.patch_size = tuple(int(p) for p in self.patch_size)  # JSON gives lists
@@ -93,6 +98,8 @@ class VideoDiTConfig:
             raise ValueError(f"head must be 'linear' or 'conv', got {self.head!r}")
         if self.head_condition and self.head != "conv":
             raise ValueError("head_condition needs head = 'conv'")
+        if self.colour_transform and not (self.head_condition and self.output_base):
+            raise ValueError("colour_transform needs head_condition = true and an output_base (e.g. 'warp')")
         if self.cross_region not in ("box", "pixel"):
             raise ValueError(f"cross_region must be 'box' or 'pixel', got {self.cross_region!r}")
 
@@ -187,7 +194,9 @@ class VideoDiT(nn.Module):
                 nn.Conv2d(cfg.head_channels, cfg.out_channels, 3, padding=1),
             )
         self.head_condition = (
-            HeadCondition(cfg.dim, cfg.text_dim, cfg.head_channels, cfg.frames) if cfg.head_condition else None
+            HeadCondition(cfg.dim, cfg.text_dim, cfg.head_channels, cfg.frames, colour=cfg.colour_transform)
+            if cfg.head_condition
+            else None
         )
         self._init_weights()
 
@@ -282,18 +291,23 @@ class VideoDiT(nn.Module):
         shift, scale = self.ada_out(temb).chunk(2, dim=-1)
         h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, pt*ph*pw*F)
         out = self._unpatchify(h)  # (B, F, T, H, W)
+        colour = None
         if cfg.head == "conv":
             feats = torch.cat([out, inp], dim=1)  # (B, F + Cin, T, H, W)
             frames = feats.transpose(1, 2).flatten(0, 1)  # (B*T, F + Cin, H, W)
             hidden = self.conv_head[0](frames)  # (B*T, Ch, H, W)
             if self.head_condition is not None:
                 shown = ids.long() * keep.long()[:, None, None, None]  # no trajectory without the visual conditions
-                hidden = self.head_condition(hidden, temb, shown, local_states, local_ids)
+                hidden, colour = self.head_condition(hidden, temb, shown, local_states, local_ids)
             out = self.conv_head[2](self.conv_head[1](hidden))
             out = out.unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, C, T, H, W)
         if cfg.output_base:
             i = cfg.cond_names.index(cfg.output_base)
-            out = out + cond[:, 3 * i : 3 * i + 3]
+            base = cond[:, 3 * i : 3 * i + 3]  # (B, 3, T, H, W)
+            if colour is not None:  # each object's words re-colour its base pixels
+                colour = colour.unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, 6, T, H, W)
+                out = out + base * colour[:, :3] + colour[:, 3:]
+            out = out + base
         return out
 
     def _patchify(self, x: torch.Tensor) -> torch.Tensor:
