@@ -33,6 +33,7 @@ from maskmotion.eval.sprites import (
 from maskmotion.files import write_text_atomic
 from maskmotion.models import MotionDiT
 from maskmotion.models.io import load_model
+from maskmotion.pipelines import MotionPipeline, VideoPipeline
 from maskmotion.text import TextEncoder
 
 
@@ -63,7 +64,7 @@ def main() -> None:
         sprites = SpritesConfig(num_frames=model.cfg.frames)
         start = time.time()
         if isinstance(model, MotionDiT):
-            rows = evaluate_motion_model(model, text, seeds, sprites, args.steps or 25, **guidance)
+            rows = evaluate_motion_model(model, text, seeds, sprites, args.steps or MotionPipeline.default_steps, **guidance)
         else:
             rows = evaluate_mask_video_model(model, text, seeds, sprites, args.steps or 20)
         results["stage1"] = {**summarise_objects(rows), "seconds": time.time() - start}
@@ -74,7 +75,9 @@ def main() -> None:
         model = load_model(args.video)
         sprites = SpritesConfig(height=model.cfg.height, width=model.cfg.width, num_frames=model.cfg.frames)
         start = time.time()
-        results["stage2"] = {**evaluate_video_model(model, text, seeds, sprites, args.steps or 20, **guidance), "seconds": time.time() - start}
+        steps = args.steps or VideoPipeline.default_steps
+        results["stage2"] = {**evaluate_video_model(model, text, seeds, sprites, steps, **guidance), "steps": steps,
+                             "seconds": time.time() - start}
     if args.end_to_end:
         if not (args.motion and args.video):
             p.error("--end-to-end needs --motion and --video")

@@ -41,3 +41,52 @@ def test_quick_start_animate_runs_on_the_bundled_example(tmp_path):
     record = json.loads((tmp_path / "quick.plan.json").read_text())
     assert "default" in json.dumps(record)
     assert np.abs(video[-1].astype(int) - video[0].astype(int)).mean() > 1  # something moved
+
+
+def test_default_video_model_renders_the_colour_words():
+    """Stage 2 follows each object's colour word: on recolouring sprites (validation
+    seeds) the last frame ends nearer the named colour than the warp preview (which keeps
+    the old colour), and naming another colour moves it towards that one."""
+    import torch
+
+    from maskmotion.data.sprites import SpritesConfig, generate_scene
+    from maskmotion.data.sprites.splits import seeds_for
+    from maskmotion.data.sprites.world import COLOURS
+    from maskmotion.models.io import load_model
+    from maskmotion.pipelines import VideoInputs, VideoPipeline
+    from maskmotion.render import warp_preview
+    from maskmotion.text import TextEncoder
+    from maskmotion.trajectory import MaskTrajectory
+
+    pipe = VideoPipeline(load_model(resolve_model_folder("default", "video")).float().eval(), TextEncoder())
+
+    def last_colour(scene, trajectory, prompt, warp, obj):
+        video = pipe.sample([VideoInputs(scene.first_frame, trajectory, prompt, warp)], generator=torch.Generator().manual_seed(0))
+        last = (video[0, :, -1].clamp(-1, 1) + 1) * 127.5  # (3, H, W)
+        return last[:, torch.from_numpy(scene.ids[-1] == obj.id)].mean(1).numpy()
+
+    model_gap, warp_gap, moved = [], [], []
+    for seed in seeds_for("val", 60):
+        scene = generate_scene(seed, SpritesConfig())
+        objs = [o for o in scene.objects if o.spec.motion.kind == "recolour" and o.spec.motion.speed != "slow"]
+        if not objs:
+            continue
+        obj, traj = objs[0], scene.trajectory
+        named = np.asarray(COLOURS[obj.spec.motion.colour], float)
+        warp = warp_preview(scene.first_frame, traj)
+        got = last_colour(scene, traj, scene.global_prompt, warp, obj)
+        model_gap.append(np.linalg.norm(got - named))
+        warp_gap.append(np.linalg.norm(warp[-1][scene.ids[-1] == obj.id].mean(0) - named))
+        # The same scene with another colour named in the object's words.
+        other = "blue" if obj.spec.motion.colour != "blue" else "red"
+        swap = [o.__class__(o.id, o.name, o.prompt.replace(obj.spec.motion.colour, other)) if o.id == obj.id else o
+                for o in traj.objects]
+        swapped = last_colour(scene, MaskTrajectory(traj.ids, swap, traj.fps),
+                              scene.global_prompt.replace(obj.spec.motion.colour, other), warp, obj)
+        target = np.asarray(COLOURS[other], float)
+        moved.append(np.linalg.norm(swapped - target) < np.linalg.norm(got - target))
+        if len(moved) == 6:
+            break
+    assert len(moved) == 6
+    assert np.mean(model_gap) < 0.75 * np.mean(warp_gap), (model_gap, warp_gap)
+    assert sum(moved) >= 5, moved
