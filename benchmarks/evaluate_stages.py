@@ -26,6 +26,7 @@ from maskmotion.data.sprites.splits import seeds_for
 from maskmotion.eval.sprites import (
     evaluate_end_to_end,
     evaluate_mask_video_model,
+    evaluate_read_back_ceiling,
     evaluate_motion_model,
     evaluate_video_model,
     summarise_objects,
@@ -41,7 +42,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--motion", type=Path, help="stage-1 model folder (motion or pixel-level)")
     p.add_argument("--video", type=Path,
-                   help="stage-2 model folder; with --end-to-end also 'warp' (the model-free warp preview renders)")
+                   help="stage-2 model folder; with --end-to-end also 'warp' (the model-free warp preview renders) "
+                        "or 'reference' (the true videos read back: the tracker's ceiling; no --motion needed)")
     p.add_argument("--end-to-end", action="store_true",
                    help="with --motion (compact) and --video: stage 1 then stage 2, motion read back with the tracker")
     p.add_argument("--scenes", type=int, default=200, help="test scenes (default 200)")
@@ -69,16 +71,21 @@ def main() -> None:
             rows = evaluate_mask_video_model(model, text, seeds, sprites, args.steps or 20)
         results["stage1"] = {**summarise_objects(rows), "seconds": time.time() - start}
     warp_only = str(args.video) == "warp"
-    if warp_only and not args.end_to_end:
-        p.error("--video warp is for --end-to-end only (stage 2 alone already reports the warp preview)")
-    if args.video and not warp_only:
+    reference = str(args.video) == "reference"
+    if (warp_only or reference) and not args.end_to_end:
+        p.error(f"--video {args.video} is for --end-to-end only")
+    if args.video and not (warp_only or reference):
         model = load_model(args.video)
         sprites = SpritesConfig(height=model.cfg.height, width=model.cfg.width, num_frames=model.cfg.frames)
         start = time.time()
         steps = args.steps or VideoPipeline.default_steps
         results["stage2"] = {**evaluate_video_model(model, text, seeds, sprites, steps, **guidance), "steps": steps,
                              "seconds": time.time() - start}
-    if args.end_to_end:
+    if args.end_to_end and reference:
+        start = time.time()
+        rows = evaluate_read_back_ceiling(seeds, SpritesConfig())
+        results["end_to_end_reference"] = {**summarise_objects(rows), "seconds": time.time() - start}
+    elif args.end_to_end:
         if not (args.motion and args.video):
             p.error("--end-to-end needs --motion and --video")
         motion = load_model(args.motion)

@@ -2,6 +2,7 @@
 variants are parameter-matched, evaluation runs."""
 
 import pytest
+import numpy as np
 import torch
 
 from maskmotion.train.ttm_tasks import (
@@ -178,6 +179,12 @@ def test_end_to_end_evaluation_runs_on_tiny_models(motion_task):
                                     [10_000, 10_001], sprites, motion_steps=2)
     assert [(r.seed, r.kind) for r in warp_rows] == [(r.seed, r.kind) for r in rows]
     assert all(0 <= r.iou <= 1 for r in warp_rows)
+    # The read-back ceiling tracks the true videos: near-perfect masks, same objects.
+    from maskmotion.eval.sprites import evaluate_read_back_ceiling
+
+    truth = evaluate_read_back_ceiling([10_000, 10_001], SpritesConfig(num_frames=8))
+    assert [(r.seed, r.kind) for r in truth] == [(r.seed, r.kind) for r in rows]
+    assert np.mean([r.iou for r in truth]) > 0.85
 
 
 def test_init_from_starts_a_run_from_saved_weights(tmp_path):

@@ -192,7 +192,6 @@ def evaluate_end_to_end(
     the tracked masks against the ground-truth trajectory. ``video_model=None`` renders
     with the model-free warp preview instead (the baseline stage 2 must beat)."""
     from ..pipelines import MotionInputs, MotionPipeline, VideoInputs, VideoPipeline
-    from ..render import fit_tracks
     from ..track import MaskTracker
     from ..train.examples import stage1_example
 
@@ -222,11 +221,32 @@ def evaluate_end_to_end(
         else:
             videos = to_uint8(video_pipe.sample(inputs, video_steps, generator=video_gen).movedim(1, 2))
         for sc, video in zip(scenes, videos):
-            tracked = MaskTrajectory(tracker.track(video, sc.first_ids), sc.trajectory.objects)
-            fitted = fit_tracks(tracked)
-            curves = {
-                o.id: curves_from_masks(tracked.ids, o.id, fitted[o.id].angle if o.id in fitted else None)
-                for o in sc.objects
-            }
-            rows += _object_rows(sc, tracked.ids, curves)
+            rows += _read_back(sc, video, tracker)
     return rows
+
+
+def evaluate_read_back_ceiling(seeds: Iterable[int], sprites: SpritesConfig) -> list[ObjectResult]:
+    """The end-to-end measure on the scenes' true videos: how much adherence the tracker
+    read-back itself loses (the ceiling of `evaluate_end_to_end`)."""
+    from ..track import MaskTracker
+
+    tracker = MaskTracker()
+    rows: list[ObjectResult] = []
+    for seed in seeds:
+        sc = generate_scene(seed, sprites)
+        rows += _read_back(sc, sc.video, tracker)
+    return rows
+
+
+def _read_back(sc, video: np.ndarray, tracker) -> list[ObjectResult]:
+    """Track ``video`` (T, H, W, 3) from the scene's first-frame masks and score each
+    object's read-back motion against its words and its true masks."""
+    from ..render import fit_tracks
+
+    tracked = MaskTrajectory(tracker.track(video, sc.first_ids), sc.trajectory.objects)
+    fitted = fit_tracks(tracked)
+    curves = {
+        o.id: curves_from_masks(tracked.ids, o.id, fitted[o.id].angle if o.id in fitted else None)
+        for o in sc.objects
+    }
+    return _object_rows(sc, tracked.ids, curves)
