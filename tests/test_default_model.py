@@ -47,6 +47,8 @@ def test_default_video_model_renders_the_colour_words():
     """Stage 2 follows each object's colour word: on recolouring sprites (validation
     seeds) the last frame ends nearer the named colour than the warp preview (which keeps
     the old colour), and naming another colour moves it towards that one."""
+    import dataclasses
+
     import torch
 
     from maskmotion.data.sprites import SpritesConfig, generate_scene
@@ -79,7 +81,7 @@ def test_default_video_model_renders_the_colour_words():
         warp_gap.append(np.linalg.norm(warp[-1][scene.ids[-1] == obj.id].mean(0) - named))
         # The same scene with another colour named in the object's words.
         other = "blue" if obj.spec.motion.colour != "blue" else "red"
-        swap = [o.__class__(o.id, o.name, o.prompt.replace(obj.spec.motion.colour, other)) if o.id == obj.id else o
+        swap = [dataclasses.replace(o, prompt=o.prompt.replace(obj.spec.motion.colour, other)) if o.id == obj.id else o
                 for o in traj.objects]
         swapped = last_colour(scene, MaskTrajectory(traj.ids, swap, traj.fps),
                               scene.global_prompt.replace(obj.spec.motion.colour, other), warp, obj)

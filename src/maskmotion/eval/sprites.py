@@ -161,16 +161,16 @@ def evaluate_video_model(
                     hard |= ids == o.id
                 if o.spec.motion.kind == "recolour":  # text alone says what changes
                     recolour |= ids == o.id
+            # Background split: pixels background in this frame and the first (static),
+            # and pixels an object has left (revealed: no frame so far showed them).
+            first_bg = sc.ids[:1] == 0
+            regions = (
+                ("psnr_hard", hard), ("psnr_recolour", recolour), ("psnr_rest", (ids > 0) & ~recolour),
+                ("psnr_static", (ids == 0) & first_bg), ("psnr_revealed", (ids == 0) & ~first_bg),
+            )
             for tag, pred in preds.items():
                 meters["psnr_obj" + tag].add(pred, gt, ids > 0)
                 meters["psnr_full" + tag].add(pred, gt)
-                # Background split: pixels background in this frame and the first (static),
-                # and pixels an object has left (revealed: no frame so far showed them).
-                first_bg = sc.ids[:1] == 0
-                regions = (
-                    ("psnr_hard", hard), ("psnr_recolour", recolour), ("psnr_rest", (ids > 0) & ~recolour),
-                    ("psnr_static", (ids == 0) & first_bg), ("psnr_revealed", (ids == 0) & ~first_bg),
-                )
                 for name, mask in regions:
                     if mask.any():
                         meters[name + tag].add(pred, gt, mask)
@@ -184,7 +184,7 @@ def rows_to_json(rows: Sequence[ObjectResult]) -> list[dict]:
 @torch.no_grad()
 def evaluate_end_to_end(
     motion_model: MotionDiT, video_model: VideoDiT | None, text: TextEncoder, seeds: Iterable[int],
-    sprites: SpritesConfig, motion_steps: int = 25, video_steps: int | None = None, generator_seed: int = 0,
+    sprites: SpritesConfig, motion_steps: int | None = None, video_steps: int | None = None, generator_seed: int = 0,
     batch_size: int = 8,
 ) -> list[ObjectResult]:
     """Stage 1 then stage 2, then read the motion back out of the generated video with

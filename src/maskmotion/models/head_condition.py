@@ -47,14 +47,8 @@ class HeadCondition(nn.Module):
         self.time = nn.Sequential(nn.SiLU(), nn.Linear(dim, channels))
         self.query = nn.Linear(text_dim, POOL_QUERIES)  # one attention score per query
         self.value = nn.Linear(text_dim, POOL_QUERIES * POOL_WIDTH)
-        self.mlp = nn.Sequential(
-            nn.Linear(POOL_QUERIES * POOL_WIDTH + FRAME_FEATURES, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, 2 * channels)
-        )  # per object and frame: (scale, shift)
-        self.colour = (
-            nn.Sequential(nn.Linear(POOL_QUERIES * POOL_WIDTH + FRAME_FEATURES, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, 6))
-            if colour
-            else None
-        )  # per object and frame: RGB (scale, shift) of the output base
+        self.mlp = _words_mlp(2 * channels)  # per object and frame: (scale, shift)
+        self.colour = _words_mlp(6) if colour else None  # per object and frame: RGB (scale, shift) of the base
         # Frame position 0..1 over the clip, spread over a few scales.
         pos = sincos_1d(torch.arange(frames) * (8.0 / max(frames - 1, 1)), FRAME_FEATURES)
         self.register_buffer("frame_features", pos, persistent=False)  # (T, F)
@@ -117,6 +111,11 @@ class HeadCondition(nn.Module):
         colour = painted[:, 2 * c :] if self.colour is not None else None
         time_shift = self.time(temb).repeat_interleave(t, dim=0)[:, :, None, None]  # (B*T, C, 1, 1)
         return hidden * (1.0 + scale) + shift + time_shift, colour
+
+
+def _words_mlp(out: int) -> nn.Sequential:
+    """(pooled words | frame features) -> ``out`` values per object and frame."""
+    return nn.Sequential(nn.Linear(POOL_QUERIES * POOL_WIDTH + FRAME_FEATURES, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, out))
 
 
 def _owners(local_ids: torch.Tensor, objects: int) -> torch.Tensor:

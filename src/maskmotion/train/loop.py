@@ -384,10 +384,7 @@ def _param_groups(
             used.add(prefix)
         scale = 1.0 if prefix is None else float(lr_scale[prefix])
         groups.setdefault((scale, p.ndim >= 2), []).append(p)
-    unused = sorted(set(lr_scale) - used)
-    if unused:
-        raise InputError(f"lr_scale: no parameter name starts with {unused}; names look like "
-                         f"{[n for n, _ in model.named_parameters()][:3]}")
+    _check_prefixes_used("lr_scale", set(lr_scale) - used, model)
     order = sorted(groups, key=lambda k: (k[0] != 1.0, k[0], not k[1]))
     return [
         {"params": groups[k], "weight_decay": weight_decay if k[1] else 0.0, "lr": lr * k[0]} for k in order
@@ -403,12 +400,16 @@ def _freeze_all_but(model: nn.Module, prefixes: list[str]) -> None:
         used.update(mine)
         p.requires_grad_(bool(mine))
         trained += p.numel() if mine else 0
-    unused = sorted(set(prefixes) - used)
-    if unused:
-        raise InputError(f"train_only: no parameter name starts with {unused}; names look like "
-                         f"{[n for n, _ in model.named_parameters()][:3]}")
+    _check_prefixes_used("train_only", set(prefixes) - used, model)
     total = sum(p.numel() for p in model.parameters())
     logger.info("training %d of %d parameters (train_only %s)", trained, total, prefixes)
+
+
+def _check_prefixes_used(option: str, unused: set[str], model: nn.Module) -> None:
+    """A name prefix that matches no parameter is a typo that would silently do nothing."""
+    if unused:
+        raise InputError(f"{option}: no parameter name starts with {sorted(unused)}; names look like "
+                         f"{[n for n, _ in model.named_parameters()][:3]}")
 
 
 def _init_from(model: nn.Module, folder: str) -> None:
