@@ -203,10 +203,9 @@ def score_sample(
     conditioned on and against the reference, centroid error, identity swaps, adherence)
     and per video (PSNR/SSIM against the reference, AD, frame consistency, FVD features)."""
     from ..eval import average_displacement, frame_consistency, ssim
-    from ..eval.adherence import adherent, curves_from_masks
+    from ..eval.adherence import adherent, curves_from_video
     from ..eval.fvd import RandomConv3DFeatures
     from ..eval.metrics import centroid_error, identity_swaps, mask_iou_per_object, psnr
-    from ..render import fit_tracks
     from ..track import MaskTracker
     from ..trajectory import MaskTrajectory
 
@@ -220,10 +219,9 @@ def score_sample(
     gt_iou = mask_iou_per_object(tracked, ref_ids, oids) if ref_ids is not None else {}
     cerr = centroid_error(tracked, ref_ids, oids) if ref_ids is not None else {}
     swaps = identity_swaps(tracked, ref_ids, oids) if ref_ids is not None else {}
-    angles = {}
-    if case.kinds:
-        fitted = fit_tracks(MaskTrajectory(tracked, trajectory.objects))
-        angles = {oid: fitted[oid].angle if oid in fitted else None for oid in oids}
+    # Motion as the viewer sees it: turns come from the pixels inside the tracked masks.
+    seen = curves_from_video(video, MaskTrajectory(tracked, trajectory.objects)) if case.kinds else {}
+    ref_read: dict = {}  # the reference's curves, read once if some object needs them
     objects = []
     for oid in oids:
         row: dict[str, Any] = {"id": oid, "kind": case.kinds.get(oid, "")}
@@ -234,10 +232,10 @@ def score_sample(
         if oid in case.kinds:
             ref_curves = case.reference_curves.get(oid)
             if ref_curves is None and ref_ids is not None:
-                ref_fit = fit_tracks(MaskTrajectory(ref_ids, trajectory.objects))
-                ref_curves = curves_from_masks(ref_ids, oid, ref_fit[oid].angle if oid in ref_fit else None)
+                ref_read = ref_read or _reference_curves(ref_ids, ref_video, trajectory.objects)
+                ref_curves = ref_read.get(oid)
             if ref_curves is not None and len(ref_curves.disp) == t:
-                row["adherent"] = bool(adherent(case.kinds[oid], curves_from_masks(tracked, oid, angles.get(oid)), ref_curves))
+                row["adherent"] = bool(adherent(case.kinds[oid], seen[oid], ref_curves))
         objects.append(row)
     vid: dict[str, Any] = {"ad": average_displacement(video), "cf": frame_consistency(video)}
     if ref_video is not None and variant.renderer != "reference":  # the reference against itself: no figure
@@ -250,6 +248,20 @@ def score_sample(
         vid.update(clip.scores(video, case.prompt, _match_video(case.image[None], 1, h, w)[0]))
     features = RandomConv3DFeatures()(video[None])[0]
     return {"objects": objects, "video": vid, "fvd_features": [round(float(x), 6) for x in features]}
+
+
+def _reference_curves(ref_ids: np.ndarray, ref_video: np.ndarray | None, objects) -> dict:
+    """The reference's curves per object: read like the generated video's where the
+    reference video is there, else from its masks alone (turns from the outlines)."""
+    from ..eval.adherence import curves_from_masks, curves_from_video
+    from ..render import fit_tracks
+    from ..trajectory import MaskTrajectory
+
+    traj = MaskTrajectory(ref_ids, objects)
+    if ref_video is not None:
+        return curves_from_video(ref_video, traj)
+    fitted = fit_tracks(traj)
+    return {o.id: curves_from_masks(ref_ids, o.id, fitted[o.id].angle if o.id in fitted else None) for o in objects}
 
 
 def _finite(x: float) -> float | None:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..trajectory import MotionTrack
+from ..trajectory import MaskTrajectory, MotionTrack
 
 COS_MIN = 0.7  # direction agreement of the change curves
 RATIO_RANGE = (0.5, 2.0)  # "rough magnitude"
@@ -57,6 +57,21 @@ def curves_from_masks(ids: np.ndarray, object_id: int, angle: np.ndarray | None 
             last = (c - first[0], np.log(n) - first[1])
         disp[f], log_area[f] = last
     return MotionCurves(disp, log_area, np.zeros(t) if angle is None else np.asarray(angle, float))
+
+
+def curves_from_video(video: np.ndarray, trajectory: MaskTrajectory) -> dict[int, MotionCurves]:
+    """Each object's curves as a viewer sees them in ``video`` (T, H, W, 3) uint8, given
+    masks that follow it (``trajectory``, e.g. tracked from the video): positions and
+    areas from the masks, turns from the pixels inside them (`read_turns`), or, for an
+    object without texture, from its outline (`fit_tracks`)."""
+    from ..render import fit_tracks
+    from ..track import read_turns
+
+    turns = read_turns(video, trajectory)
+    if any(turn is None for turn in turns.values()):
+        fitted = fit_tracks(trajectory)
+        turns = {oid: fitted[oid].angle if turn is None else turn for oid, turn in turns.items()}
+    return {o.id: curves_from_masks(trajectory.ids, o.id, turns.get(o.id)) for o in trajectory.objects}
 
 
 def _agrees(gen: np.ndarray, ref: np.ndarray) -> bool:

@@ -26,7 +26,7 @@ from ..pipelines.inputs import to_uint8, video_condition
 from ..render import fit_tracks, warp_preview
 from ..text import TextEncoder
 from ..trajectory import PALETTE, MaskTrajectory, warp_masks
-from .adherence import adherent, curves_from_masks, curves_from_track
+from .adherence import adherent, curves_from_masks, curves_from_track, curves_from_video
 from .metrics import PooledPSNR, mask_iou_per_object
 
 #: Motions whose pixels a first-frame warp cannot produce (see docs/sprites.md).
@@ -240,13 +240,7 @@ def evaluate_read_back_ceiling(seeds: Iterable[int], sprites: SpritesConfig) -> 
 
 def _read_back(sc, video: np.ndarray, tracker) -> list[ObjectResult]:
     """Track ``video`` (T, H, W, 3) from the scene's first-frame masks and score each
-    object's read-back motion against its words and its true masks."""
-    from ..render import fit_tracks
-
+    object's read-back motion (`curves_from_video`: turns from the pixels inside the
+    tracked masks) against its words and its true masks."""
     tracked = MaskTrajectory(tracker.track(video, sc.first_ids), sc.trajectory.objects)
-    fitted = fit_tracks(tracked)
-    curves = {
-        o.id: curves_from_masks(tracked.ids, o.id, fitted[o.id].angle if o.id in fitted else None)
-        for o in sc.objects
-    }
-    return _object_rows(sc, tracked.ids, curves)
+    return _object_rows(sc, tracked.ids, curves_from_video(video, tracked))
