@@ -192,6 +192,15 @@ class MaskTracker:
             # Outside the predicted core a pixel needs positive colour evidence: an unseen
             # colour scores ~0.5 and would otherwise let masks creep outwards frame by frame.
             candidate = (score >= cfg.accept) & ((pred > 0.5) | (app > cfg.grow_evidence))
+            # A prediction that found none of its object's colour has lost a sudden mover
+            # (a jump leaves faster than the flow and the coasting say): look again within
+            # about one object size of it, on colour evidence alone.
+            for i in range(K):
+                if not candidate[i].any() and (pred[i] > 0.5).any():
+                    r = int(np.ceil(np.sqrt((pred[i] > 0.5).sum())))
+                    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * r + 1, 2 * r + 1))
+                    near = cv2.dilate((pred[i] > 0.5).astype(np.uint8), kernel).astype(bool)
+                    candidate[i] = near & (app[i] > cfg.grow_evidence)
 
             # 3. Decide overlaps: best appearance wins; a small depth bonus breaks ties.
             rank = (in_front > in_front.T).sum(axis=1) / max(K, 1)  # (K,) 0 = behind all
@@ -215,6 +224,12 @@ class MaskTracker:
                 if front:
                     covered_by[i] = new_visible[front].max(axis=0) > 0
             amodal = np.maximum(new_visible, (core & covered_by).astype(np.float32))
+            # An object that lost every pixel without anything in front of it (a fast,
+            # small mover the flow missed) keeps coasting where it was predicted, so the
+            # search halo can find it again; otherwise it would be gone for good.
+            for i in range(K):
+                if not new_visible[i].any() and not amodal[i].any():
+                    amodal[i] = core[i]
             visible = new_visible
 
             # 6. Refresh the colour models slowly (lighting drift on real footage).
