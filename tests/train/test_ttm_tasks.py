@@ -172,6 +172,8 @@ def test_end_to_end_evaluation_runs_on_tiny_models(motion_task):
     )
     summary = summarise_objects(rows)
     assert summary["all"]["objects"] == len(rows) > 0
+    assert set(summary["by_motion"]) == {r.kind for r in rows}
+    assert sum(m["objects"] for m in summary["by_motion"].values()) == len(rows)
     assert all(0 <= r.iou <= 1 for r in rows)
     # Without a video model the warp preview renders the same scenes.
     sprites = SpritesConfig(height=16, width=16, num_frames=4)

@@ -50,7 +50,7 @@ def _ground_truth_tracks(scene):
 
 
 def summarise_objects(rows: Sequence[ObjectResult]) -> dict:
-    """Means over all objects and split by the scene's object count."""
+    """Means over all objects, split by the scene's object count and by motion kind."""
 
     def means(rs):
         return {
@@ -60,10 +60,15 @@ def summarise_objects(rows: Sequence[ObjectResult]) -> dict:
             "adherence": float(np.mean([r.adherent for r in rs])),
         }
 
-    by_count = defaultdict(list)
+    by_count, by_kind = defaultdict(list), defaultdict(list)
     for r in rows:
         by_count[r.num_objects].append(r)
-    return {"all": means(rows), "by_object_count": {k: means(v) for k, v in sorted(by_count.items())}}
+        by_kind[r.kind].append(r)
+    return {
+        "all": means(rows),
+        "by_object_count": {k: means(v) for k, v in sorted(by_count.items())},
+        "by_motion": {k: means(v) for k, v in sorted(by_kind.items())},
+    }
 
 
 @torch.no_grad()
