@@ -9,8 +9,9 @@ frame t's pixels inside that mask by normalised correlation, which ignores a cha
 colour or brightness (a recolouring object still reads as still).
 
 A step is taken only where the correlation has a clear dip (the best candidate well
-below the median one); elsewhere, or where the object shows no texture, the object keeps
-its last rate of turn. On the true videos of 100 sprites val scenes this lifts the
+below the median one); elsewhere, or where the object shows no texture, it does not turn
+in that frame. (Keeping the last rate there instead read the same on true videos, but
+let one noisy degree or two on a blurred, recolouring render run up to a 20-degree turn.) On the true videos of 100 sprites val scenes this lifts the
 read-back's spin adherence from 54-67% (mask outlines) to 83-92%, and its overall
 adherence from 93.3% to 95.6%, without losing any still object.
 """
@@ -90,9 +91,9 @@ def read_turns(video: np.ndarray, trajectory: MaskTrajectory) -> dict[int, np.nd
             turns[obj.id] = None
             continue
         angle = np.zeros(len(frames))
-        rate = 0.0
+        rate = 0.0  # the last step taken: settles ties between equally good steps
         for t in range(1, len(frames)):
-            step = rate  # no evidence: keep turning as before
+            step = 0.0  # no evidence, no turn
             if masks[t - 1].sum() >= _MIN_PIXELS and masks[t].sum() >= _MIN_PIXELS and (
                 _spread(frames[t][masks[t]]) >= MIN_TEXTURE
             ):
