@@ -67,6 +67,24 @@ def test_noise_patch_turned_by_known_steps():
     np.testing.assert_allclose(turn, truth, atol=3.0)
 
 
+def test_noisy_still_patch_changing_colour_does_not_drift():
+    # A still textured disc whose colours fade towards another tone under per-frame
+    # noise, as a blurred render of a recolouring object: no turn may build up.
+    rng = np.random.default_rng(1)
+    size, frames = 64, 16
+    texture = cv2.GaussianBlur(rng.uniform(0, 255, (size, size, 3)).astype(np.float32), (0, 0), 2.0)
+    yy, xx = np.mgrid[0:size, 0:size]
+    disc = (xx - 32) ** 2 + (yy - 32) ** 2 <= 9**2
+    video = np.zeros((frames, size, size, 3), np.uint8)
+    for t in range(frames):
+        w = t / (frames - 1)
+        frame = (1 - w) * texture + w * (0.5 * texture[..., ::-1] + 100) + rng.normal(0, 6, texture.shape)
+        video[t][disc] = np.clip(frame[disc], 0, 255).astype(np.uint8)
+    ids = np.repeat(disc[None].astype(np.uint8), frames, axis=0)
+    turn = read_turns(video, MaskTrajectory(ids, default_objects([1])))[1]
+    assert np.abs(turn).max() < 5.0, turn
+
+
 def test_video_and_trajectory_must_agree():
     scene = _sprite_scene("stay", "stripes")
     with pytest.raises(ValueError, match="differ"):
