@@ -253,15 +253,11 @@ def score_sample(
 def _reference_curves(ref_ids: np.ndarray, ref_video: np.ndarray | None, objects) -> dict:
     """The reference's curves per object: read like the generated video's where the
     reference video is there, else from its masks alone (turns from the outlines)."""
-    from ..eval.adherence import curves_from_masks, curves_from_video
-    from ..render import fit_tracks
+    from ..eval.adherence import curves_from_outlines, curves_from_video
     from ..trajectory import MaskTrajectory
 
     traj = MaskTrajectory(ref_ids, objects)
-    if ref_video is not None:
-        return curves_from_video(ref_video, traj)
-    fitted = fit_tracks(traj)
-    return {o.id: curves_from_masks(ref_ids, o.id, fitted[o.id].angle if o.id in fitted else None) for o in objects}
+    return curves_from_video(ref_video, traj) if ref_video is not None else curves_from_outlines(traj)
 
 
 def _finite(x: float) -> float | None:

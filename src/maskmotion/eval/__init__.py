@@ -1,6 +1,6 @@
 """Measuring trajectories and videos: IoU, motion adherence, PSNR/SSIM, AD, FVD."""
 
-from .adherence import MotionCurves, adherent, curves_from_masks, curves_from_track, curves_from_video
+from .adherence import MotionCurves, adherent, curves_from_masks, curves_from_outlines, curves_from_track, curves_from_video
 from .fvd import (
     I3DFeatures,
     RandomConv3DFeatures,
@@ -22,6 +22,7 @@ __all__ = [
     "average_displacement",
     "centroid_error",
     "curves_from_masks",
+    "curves_from_outlines",
     "curves_from_video",
     "curves_from_track",
     "frame_consistency",

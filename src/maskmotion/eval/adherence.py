@@ -59,19 +59,30 @@ def curves_from_masks(ids: np.ndarray, object_id: int, angle: np.ndarray | None 
     return MotionCurves(disp, log_area, np.zeros(t) if angle is None else np.asarray(angle, float))
 
 
+def curves_from_outlines(trajectory: MaskTrajectory) -> dict[int, MotionCurves]:
+    """Each object's curves from its masks alone, turns from the outline fit (`fit_tracks`)."""
+    from ..render import fit_tracks
+
+    fitted = fit_tracks(trajectory)
+    return {
+        o.id: curves_from_masks(trajectory.ids, o.id, fitted[o.id].angle if o.id in fitted else None)
+        for o in trajectory.objects
+    }
+
+
 def curves_from_video(video: np.ndarray, trajectory: MaskTrajectory) -> dict[int, MotionCurves]:
     """Each object's curves as a viewer sees them in ``video`` (T, H, W, 3) uint8, given
     masks that follow it (``trajectory``, e.g. tracked from the video): positions and
     areas from the masks, turns from the pixels inside them (`read_turns`), or, for an
-    object without texture, from its outline (`fit_tracks`)."""
-    from ..render import fit_tracks
+    object without texture, from its outline (`curves_from_outlines`)."""
     from ..track import read_turns
 
     turns = read_turns(video, trajectory)
+    curves = {o.id: curves_from_masks(trajectory.ids, o.id, turns.get(o.id)) for o in trajectory.objects}
     if any(turn is None for turn in turns.values()):
-        fitted = fit_tracks(trajectory)
-        turns = {oid: fitted[oid].angle if turn is None else turn for oid, turn in turns.items()}
-    return {o.id: curves_from_masks(trajectory.ids, o.id, turns.get(o.id)) for o in trajectory.objects}
+        outlines = curves_from_outlines(trajectory)
+        curves.update({oid: outlines[oid] for oid, turn in turns.items() if turn is None})
+    return curves
 
 
 def _agrees(gen: np.ndarray, ref: np.ndarray) -> bool:

@@ -23,10 +23,10 @@ from ..data.sprites import SpritesConfig, generate_scene
 from ..models import MotionDiT, VideoDiT, euler_sample
 from ..models.motion_dit import decode_motion
 from ..pipelines.inputs import to_uint8, video_condition
-from ..render import fit_tracks, warp_preview
+from ..render import warp_preview
 from ..text import TextEncoder
 from ..trajectory import PALETTE, MaskTrajectory, warp_masks
-from .adherence import adherent, curves_from_masks, curves_from_track, curves_from_video
+from .adherence import adherent, curves_from_outlines, curves_from_track, curves_from_video
 from .metrics import PooledPSNR, mask_iou_per_object
 
 #: Motions whose pixels a first-frame warp cannot produce (see docs/sprites.md).
@@ -131,12 +131,7 @@ def evaluate_mask_video_model(
         out = euler_sample(lambda x, t: model(x, t, cond, states, mask), noise, steps)
         for sc, video in zip(scenes, to_uint8(out.movedim(1, 2))):
             decoded = MaskTrajectory.from_render(video, sc.trajectory.objects)
-            fitted = fit_tracks(decoded)
-            curves = {
-                o.id: curves_from_masks(decoded.ids, o.id, fitted[o.id].angle if o.id in fitted else None)
-                for o in sc.objects
-            }
-            rows += _object_rows(sc, decoded.ids, curves)
+            rows += _object_rows(sc, decoded.ids, curves_from_outlines(decoded))
     return rows
 
 
