@@ -2,8 +2,9 @@
 
 from .canvas import CanvasMap, fit_aspect, shift_canvas
 from .core import MaskTrajectory, TrajectoryError, TrajectoryObject, default_objects
-from .drag import DragPath, MotionTrack, trajectory_from_drag, warp_masks
+from .drag import DragPath, trajectory_from_drag, warp_masks
 from .palette import MAX_OBJECTS, PALETTE, decode_palette, palette_colour
+from .tracks import MotionTrack
 from .storage import FORMAT_VERSION, load_id_png, save_id_png
 
 __all__ = [

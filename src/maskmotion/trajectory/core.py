@@ -6,20 +6,17 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from .errors import TrajectoryError
+from .tracks import MotionTrack
 from .palette import MAX_OBJECTS, PALETTE, solid_counts, decode_palette, palette_colour
 
 
 if TYPE_CHECKING:
     from .canvas import CanvasMap
-
-
-class TrajectoryError(InputError):
-    """Invalid trajectory data; the message names the problem and the fix."""
 
 
 @dataclass(frozen=True)
@@ -86,10 +83,20 @@ class MaskTrajectory:
 
     Every nonzero id in ``ids`` must have an entry in ``objects``; objects may be
     absent from some or all frames (left the frame, occluded, vanished).
+
+    ``tracks`` (optional): per object id, the `MotionTrack` the masks were drawn from,
+    in this trajectory's pixels. Kinds of stage 1 that move objects rigidly (the compact
+    motion model, drags) hand them on so the warp preview need not fit them back from the
+    masks; a trajectory generated as masks (a real backbone's stage 1) has none. The masks
+    are the trajectory; tracks are a companion and never override them.
     """
 
     def __init__(
-        self, ids: np.ndarray, objects: Sequence[TrajectoryObject], fps: float = 8.0
+        self,
+        ids: np.ndarray,
+        objects: Sequence[TrajectoryObject],
+        fps: float = 8.0,
+        tracks: Mapping[int, MotionTrack] | None = None,
     ) -> None:
         ids = np.asarray(ids)
         if ids.ndim != 3:
@@ -123,6 +130,7 @@ class MaskTrajectory:
         self.ids = np.ascontiguousarray(ids)
         self.objects: list[TrajectoryObject] = sorted(objects, key=lambda o: o.id)
         self.fps = float(fps)
+        self.tracks: dict[int, MotionTrack] | None = _checked_tracks(tracks, known, ids.shape[0])
 
     # ---- basic facts -------------------------------------------------------------
     @property
@@ -160,11 +168,16 @@ class MaskTrajectory:
         )
 
     def replace(self, ids: np.ndarray | None = None, **kwargs) -> "MaskTrajectory":
-        """A copy with new ids and/or ``objects`` / ``fps``."""
+        """A copy with new ids and/or ``objects`` / ``fps`` / ``tracks``.
+
+        New ids drop the tracks (they described the old masks) unless ``tracks`` is given.
+        """
+        default_tracks = self.tracks if ids is None else None
         return MaskTrajectory(
             self.ids if ids is None else ids,
             kwargs.get("objects", self.objects),
             kwargs.get("fps", self.fps),
+            kwargs.get("tracks", default_tracks),
         )
 
     def with_prompts(self, prompts: dict[str, str]) -> "MaskTrajectory":
@@ -233,7 +246,10 @@ class MaskTrajectory:
         # Pixel-centre sampling: target pixel i samples source floor((i + 0.5) * h / H).
         rows = np.minimum(((np.arange(height) + 0.5) * h / height).astype(np.int64), h - 1)
         cols = np.minimum(((np.arange(width) + 0.5) * w / width).astype(np.int64), w - 1)
-        return self.replace(ids=self.ids[:, rows][:, :, cols])
+        tracks = self.tracks
+        if tracks is not None:
+            tracks = {oid: tr.scaled(width / w, height / h) for oid, tr in tracks.items()}
+        return self.replace(ids=self.ids[:, rows][:, :, cols], tracks=tracks)
 
     def to_aspect(self, aspect: float, mode: str = "pad") -> tuple["MaskTrajectory", "CanvasMap"]:
         """Pad (with background) or centre-crop to width/height = ``aspect``.
@@ -243,7 +259,8 @@ class MaskTrajectory:
         from .canvas import fit_aspect, shift_canvas
 
         cmap = fit_aspect(self.size, aspect, mode)
-        return self.replace(ids=shift_canvas(self.ids, cmap, fill=0)), cmap
+        # Tracks are relative to frame 0, so a shift of the canvas leaves them unchanged.
+        return self.replace(ids=shift_canvas(self.ids, cmap, fill=0), tracks=self.tracks), cmap
 
     def areas(self) -> dict[int, np.ndarray]:
         """Per object: (T,) int pixel counts."""
@@ -302,3 +319,27 @@ class MaskTrajectory:
         from .drag import trajectory_from_drag
 
         return trajectory_from_drag(*args, **kwargs)
+
+
+def _checked_tracks(
+    tracks: Mapping[int, MotionTrack] | None, object_ids: Sequence[int], num_frames: int
+) -> dict[int, MotionTrack] | None:
+    """``tracks`` as a plain dict keyed by known object ids, one `MotionTrack` of
+    ``num_frames`` frames each; None stays None."""
+    if tracks is None:
+        return None
+    if not isinstance(tracks, Mapping):
+        raise TrajectoryError(f"tracks must map object ids to MotionTrack, got {type(tracks).__name__}")
+    out: dict[int, MotionTrack] = {}
+    for oid, track in tracks.items():
+        if not isinstance(track, MotionTrack):
+            raise TrajectoryError(f"the track of object {oid!r} must be a MotionTrack, got {type(track).__name__}")
+        if int(oid) not in object_ids:
+            raise TrajectoryError(f"a track is given for object id {oid!r}, which is not an object {sorted(object_ids)}")
+        if track.num_frames != num_frames:
+            raise TrajectoryError(
+                f"the track of object {oid} has {track.num_frames} frames but the masks have {num_frames}; "
+                "resample it (MotionTrack.resampled)"
+            )
+        out[int(oid)] = track
+    return dict(sorted(out.items()))

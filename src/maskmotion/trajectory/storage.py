@@ -1,11 +1,14 @@
 """Saving and loading trajectories and first-frame id maps.
 
 Formats:
-- ``.npz``: ``ids`` (T, H, W) uint8 and ``meta``, a JSON string (format, version,
-  shape, fps, objects). Exact.
+- ``.npz``: ``ids`` (T, H, W) uint8, ``meta``, a JSON string (format, version,
+  shape, fps, objects), and ``tracks`` (L, T, 5) float64 with ``track_ids`` (L,) when
+  the trajectory carries motion tracks. Exact.
 - a folder: ``frame_0000.png`` ... as palette PNGs (pixel value = id, colours = the
-  palette, so they view as the colour render) plus ``trajectory.json``. Exact.
+  palette, so they view as the colour render) plus ``trajectory.json`` (tracks, when
+  present, as lists in it). Exact.
 - ``.mp4`` / ``.gif``: the colour render; loading decodes by nearest palette colour.
+  Masks only: tracks are not kept.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..files import atomic_dir, atomic_path
 from ..video import VideoError, read_video, video_fps, write_video
 from .core import MaskTrajectory, TrajectoryError, TrajectoryObject
 from .palette import MAX_OBJECTS, PALETTE
+from .tracks import MotionTrack
 
 FORMAT_NAME = "maskmotion-trajectory"
 FORMAT_VERSION = 1
@@ -39,20 +43,37 @@ def _meta(traj: MaskTrajectory) -> dict:
     }
 
 
+def _track_arrays(traj: MaskTrajectory) -> dict[str, np.ndarray]:
+    """``track_ids`` (L,) and ``tracks`` (L, T, 5) when the trajectory has tracks."""
+    if traj.tracks is None:
+        return {}
+    ids = sorted(traj.tracks)
+    rows = [traj.tracks[i].as_array() for i in ids]
+    shape = (0, traj.num_frames, 5)
+    return {
+        "track_ids": np.asarray(ids, dtype=np.int64),
+        "tracks": np.stack(rows) if rows else np.zeros(shape),
+    }
+
+
 def save_trajectory(traj: MaskTrajectory, path: str | os.PathLike) -> Path:
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix == ".npz":
         with atomic_path(path) as tmp:
             with open(tmp, "wb") as f:
-                np.savez_compressed(f, ids=traj.ids, meta=np.array(json.dumps(_meta(traj))))
+                np.savez_compressed(f, ids=traj.ids, meta=np.array(json.dumps(_meta(traj))), **_track_arrays(traj))
     elif suffix in _VIDEO_SUFFIXES:
         write_video(path, traj.render(), fps=traj.fps)
     elif suffix == "":
+        meta = _meta(traj)
+        arrays = _track_arrays(traj)
+        if arrays:
+            meta["tracks"] = {str(int(i)): a.tolist() for i, a in zip(arrays["track_ids"], arrays["tracks"])}
         with atomic_dir(path) as tmp:
             for t, frame in enumerate(traj.ids):
                 _id_image(frame).save(tmp / f"frame_{t:04d}.png", format="PNG")
-            (tmp / "trajectory.json").write_text(json.dumps(_meta(traj), indent=2))
+            (tmp / "trajectory.json").write_text(json.dumps(meta, indent=2))
     else:
         raise TrajectoryError(
             f"cannot save a trajectory as {path}: use .npz, .mp4, .gif, or a folder name (PNG frames)"
@@ -105,14 +126,36 @@ def _parse_meta(text: str, where: Path) -> dict:
     return meta
 
 
-def _build(ids: np.ndarray, meta: dict, where: Path) -> MaskTrajectory:
+def _build(ids: np.ndarray, meta: dict, where: Path, tracks: dict[int, np.ndarray] | None = None) -> MaskTrajectory:
     if list(ids.shape) != list(meta["shape"]):
         raise TrajectoryError(
             f"{where}: ids have shape {list(ids.shape)} but the metadata says {meta['shape']}; "
             "the file is inconsistent, re-save it"
         )
     objects = [TrajectoryObject.from_json(o) for o in meta["objects"]]
-    return MaskTrajectory(ids, objects, fps=float(meta.get("fps", 8.0)))
+    motion = None
+    if tracks is not None:
+        try:
+            motion = {int(i): MotionTrack.from_array(a) for i, a in tracks.items()}
+        except (TypeError, ValueError) as exc:
+            raise TrajectoryError(f"{where}: the motion tracks are malformed ({exc}); re-save the trajectory") from None
+    try:
+        return MaskTrajectory(ids, objects, fps=float(meta.get("fps", 8.0)), tracks=motion)
+    except TrajectoryError as exc:
+        raise TrajectoryError(f"{where}: {exc}") from None
+
+
+def _npz_tracks(data, path: Path) -> dict[int, np.ndarray] | None:
+    if "tracks" not in data.files and "track_ids" not in data.files:
+        return None
+    if "tracks" not in data.files or "track_ids" not in data.files:
+        raise TrajectoryError(f"{path}: holds only one of 'tracks' and 'track_ids'; re-save the trajectory")
+    track_ids, tracks = data["track_ids"], data["tracks"]
+    if track_ids.ndim != 1 or tracks.ndim != 3 or len(track_ids) != len(tracks) or tracks.shape[2] != 5:
+        raise TrajectoryError(f"{path}: tracks {tracks.shape} do not match track_ids {track_ids.shape}")
+    if not np.isfinite(tracks).all():
+        raise TrajectoryError(f"{path}: the motion tracks hold NaN or infinite values")
+    return {int(i): tracks[k] for k, i in enumerate(track_ids)}
 
 
 def _load_npz(path: Path) -> MaskTrajectory:
@@ -122,13 +165,14 @@ def _load_npz(path: Path) -> MaskTrajectory:
             if missing:
                 raise TrajectoryError(f"{path}: missing array(s) {missing}; not a trajectory file")
             ids, meta_text = data["ids"], str(data["meta"])
+            tracks = _npz_tracks(data, path)
     except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
         if isinstance(exc, TrajectoryError):
             raise
         raise TrajectoryError(f"{path}: cannot read the .npz file, it is corrupt ({exc})") from None
     if ids.dtype != np.uint8:
         raise TrajectoryError(f"{path}: ids must be uint8, got {ids.dtype}")
-    return _build(ids, _parse_meta(meta_text, path), path)
+    return _build(ids, _parse_meta(meta_text, path), path, tracks)
 
 
 def _load_folder(path: Path) -> MaskTrajectory:
@@ -143,7 +187,16 @@ def _load_folder(path: Path) -> MaskTrajectory:
     sizes = sorted({f.shape for f in frames})
     if len(sizes) > 1:
         raise TrajectoryError(f"{path}: frames differ in size {sizes}; all must match")
-    return _build(np.stack(frames), meta, path)
+    tracks = meta.get("tracks")
+    if tracks is not None and not isinstance(tracks, dict):
+        raise TrajectoryError(f"{meta_file}: 'tracks' must map object ids to per-frame rows")
+    arrays = None
+    if tracks is not None:
+        try:
+            arrays = {int(k): np.asarray(v, dtype=np.float64) for k, v in tracks.items()}
+        except (TypeError, ValueError) as exc:
+            raise TrajectoryError(f"{meta_file}: the motion tracks are malformed ({exc})") from None
+    return _build(np.stack(frames), meta, path, arrays)
 
 
 # ---- first-frame id maps -------------------------------------------------------------
