@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-from ..models.flow import combine_guidance
+from ..models.flow_matching import combine_guidance
 
 # predict(x_t, t, visual (B,) bool, text (B,) bool) -> x0 (B, ...)
 Predictor = Callable[[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]

@@ -2,6 +2,9 @@
 
 Convention (rectified flow): x_t = (1 - t) x0 + t * noise, t = 1 is pure noise, and the
 velocity is v = noise - x0. Models may predict x0 or v; the sampler works with x0.
+
+The generative "flow" of both stages; the optical-flow trajectory (a stage-2 condition)
+is `render.flow`.
 """
 
 from __future__ import annotations
