@@ -9,10 +9,10 @@ video files. The goal for the bundled default is at most 20 s on a 2-core CPU.
 
 Training: `maskmotion train` on each default stage config for a few steps in a scratch
 folder; samples/s comes from the run's own ``metrics.jsonl`` (the first logged step,
-which warms up, is left out). Prompt states come from the config's cache folder
-(``runs/cache``); prompts not yet there are encoded on the way, which is what a short
-probe of stage 1 (a pool of 16,384 scenes, 32 per step) mostly measures until one epoch
-has filled the cache.
+which warms up, is left out). Prompt states go to the run's own cache folder
+(``<out_dir>/cache`` in the scratch folder, so it starts empty): prompts are encoded on
+the way, which is what a short probe of stage 1 (a pool of 16,384 scenes, 32 per step)
+mostly measures until one epoch has filled the cache.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ local prompts). Task options (`BackboneTaskOptions`):
   layers with zero output projections) at ``frames`` x ``height`` x ``width``.
 - Data: the sprites world's train split at the weights folder's clip size. The VAE
   latents and text states of each scene are computed once and cached on disk
-  (``cache_dir``, one safetensors file per scene, written atomically) under a key made
-  of everything they depend on: the stage, the world's config, the folder's VAE, text
-  encoder and tokenizer (configs and weight-file fingerprints) and the text length.
+  (``cache_dir``, by default ``<out_dir>/cache``; one safetensors file per scene, written
+  atomically) under a key made of everything they depend on: the stage, the world's
+  config, the folder's VAE, text encoder and tokenizer (configs and weight-file
+  fingerprints) and the text length.
   The VAE and text encoder load only on a cache miss, on ``encode_device``. Stage 2's
   token groups (at the model's token grids) are cached beside them.
 - ``gradient_checkpointing``: the adapter's checkpointing (masks restored on recompute).
@@ -56,7 +57,7 @@ from ..pipelines.inputs import concat_local_states
 from ..text import pad_states
 from ..trajectory import PALETTE
 from ..weights import STAGES
-from .tasks import options_from_dict, register_task
+from .tasks import options_from_dict, register_task, resolve_cache_dir
 from .ttm_tasks import _SceneTask
 
 logger = logging.getLogger(__name__)
@@ -85,8 +86,10 @@ class BackboneTaskOptions:
     visual_dropout: float = 0.05
     text_dropout: float = 0.05
     both_dropout: float = 0.05
-    cache_dir: str = "runs/cache"
-    """Where scene latents and text states are kept; empty = encode every time (tests)."""
+    cache_dir: str | None = None
+    """Where scene latents and text states are kept. Unset: ``<out_dir>/cache``; a
+    relative path is taken from the run's ``out_dir`` (``"../cache"``: one cache for the
+    runs beside it); empty = encode every time (tests)."""
     cache_dtype: str = "bfloat16"
     encode_device: str = "auto"
     """Device of the VAE and text encoder on cache misses (auto: the GPU if there is one)."""
@@ -354,21 +357,22 @@ def _link_or_copy_file(src: str | Path, dst: str | Path) -> None:
         shutil.copy2(src, dst)
 
 
-def _options(options: dict[str, Any], name: str) -> BackboneTaskOptions:
+def _options(options: dict[str, Any], name: str, out_dir: str | Path | None = None) -> BackboneTaskOptions:
     opts = options_from_dict(BackboneTaskOptions, options, name)
+    opts.cache_dir = str(resolve_cache_dir(opts.cache_dir, out_dir) or "")
     if opts.cache_dtype not in ("float32", "bfloat16", "float16"):
         raise InputError(f"task {name}: cache_dtype must be float32, bfloat16 or float16, got {opts.cache_dtype!r}")
     return opts
 
 
 @register_task("backbone-stage1")
-def _stage1_factory(options: dict[str, Any]) -> BackboneTask:
-    return BackboneTask(_options(options, "backbone-stage1"), 1)
+def _stage1_factory(options: dict[str, Any], out_dir: str | Path | None = None) -> BackboneTask:
+    return BackboneTask(_options(options, "backbone-stage1", out_dir), 1)
 
 
 @register_task("backbone-stage2")
-def _stage2_factory(options: dict[str, Any]) -> BackboneTask:
-    return BackboneTask(_options(options, "backbone-stage2"), 2)
+def _stage2_factory(options: dict[str, Any], out_dir: str | Path | None = None) -> BackboneTask:
+    return BackboneTask(_options(options, "backbone-stage2", out_dir), 2)
 
 
 __all__ = ["BackboneTask", "BackboneTaskOptions"]

@@ -35,7 +35,7 @@ def export_run(
     if not (source / "config.json").is_file():
         raise InputError(f"{run_dir} holds no checkpoint and no final/ folder; train first")
     config = read_config(source)
-    task = get_task(config.task, config.task_options)
+    task = get_task(config.task, config.task_options, out_dir=run_dir)
     torch.manual_seed(config.seed)
     model = task.build_model()
     weights = source / ("ema.safetensors" if use_ema else "model.safetensors")

@@ -66,7 +66,7 @@ def train(config: TrainConfig, task: Task | None = None, resume: bool = False) -
     config.validate()
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
-    task = task if task is not None else get_task(config.task, config.task_options)
+    task = task if task is not None else get_task(config.task, config.task_options, out_dir=config.out_dir)
     accelerator = _make_accelerator(config)
     is_main = accelerator.is_main_process
     world = accelerator.num_processes

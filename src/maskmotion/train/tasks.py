@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 import logging
+import os
+from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
 import torch
@@ -103,8 +106,13 @@ def task_names() -> list[str]:
     return sorted(_REGISTRY)
 
 
-def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
-    """Build the task ``name`` (registered, or ``"module:attr"``) with ``options``."""
+def get_task(name: str, options: dict[str, Any] | None = None, out_dir: str | os.PathLike | None = None) -> Task:
+    """Build the task ``name`` (registered, or ``"module:attr"``) with ``options``.
+
+    ``out_dir`` is the run's output folder; it reaches factories that take an
+    ``out_dir`` keyword (the project's own do: their caches live under it, see
+    `resolve_cache_dir`). Factories with one parameter are called as before.
+    """
     entry = _REGISTRY.get(name)
     if entry is None and ":" not in name:
         _load_task_modules()
@@ -118,11 +126,46 @@ def get_task(name: str, options: dict[str, Any] | None = None) -> Task:
             )
         entry = name
     factory = _import(entry) if isinstance(entry, str) else entry
-    task = factory(dict(options or {}))
+    if out_dir is not None and _takes_out_dir(factory):
+        task = factory(dict(options or {}), out_dir=out_dir)
+    else:
+        task = factory(dict(options or {}))
     missing = [m for m in ("build_model", "batch", "loss") if not callable(getattr(task, m, None))]
     if missing:
         raise TypeError(f"task {name!r} lacks {', '.join(missing)}; see maskmotion.train.Task")
     return task
+
+
+def _takes_out_dir(factory: Callable[..., Any]) -> bool:
+    try:
+        params = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "out_dir" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params)
+
+
+#: Name of the cache folder inside a run's output folder when ``cache_dir`` is unset.
+CACHE_FOLDER = "cache"
+
+
+def resolve_cache_dir(cache_dir: str | os.PathLike | None, out_dir: str | os.PathLike | None) -> Path | None:
+    """Where a task keeps its on-disk cache; None = no disk cache.
+
+    - ``None`` (unset): ``<out_dir>/cache``; with no ``out_dir`` known, no disk cache.
+    - ``""``: no disk cache (everything is encoded in memory).
+    - an absolute path (``~`` expanded): as given.
+    - a relative path: relative to ``out_dir`` (``"../cache"`` shares one cache among
+      runs that sit side by side), never to the current directory. Without an
+      ``out_dir`` (a task built directly from Python) it is taken as given.
+    """
+    if cache_dir is not None and str(cache_dir) == "":
+        return None
+    if cache_dir is None:
+        return Path(out_dir) / CACHE_FOLDER if out_dir is not None else None
+    path = Path(cache_dir).expanduser()
+    if path.is_absolute() or out_dir is None:
+        return path
+    return Path(out_dir) / path
 
 
 def _import(path: str) -> TaskFactory:

@@ -28,7 +28,7 @@ from ..text import TextEncoder, pad_states
 from ..trajectory import PALETTE
 from ..render import flow_render
 from .examples import stage1_example, stage2_example, tracks_from_sprite_params
-from .tasks import options_from_dict, register_task
+from .tasks import options_from_dict, register_task, resolve_cache_dir
 
 logger = logging.getLogger(__name__)
 
@@ -142,8 +142,10 @@ class SceneOptions:
     both_dropout: float = 0.05
     text_model: str = ""
     """Local text-encoder folder; empty = the bundled MiniLM."""
-    cache_dir: str = "runs/cache"
-    """Where encoded prompts are kept between runs; empty = memory only."""
+    cache_dir: str | None = None
+    """Where encoded prompts are kept, so a resumed run does not encode them again.
+    Unset: ``<out_dir>/cache``; a relative path is taken from the run's ``out_dir``
+    (``"../cache"``: one cache for the runs beside it); empty = memory only."""
     seed: int = 0
 
 
@@ -412,16 +414,23 @@ def _groups(cfg, ids: torch.Tensor, num_objects: list[int]):
 
 
 # ---- registry -----------------------------------------------------------------------------
+def _with_cache(opts, out_dir: str | Path | None):
+    """``opts`` with ``cache_dir`` resolved against the run's output folder
+    (`resolve_cache_dir`); "" when there is no disk cache."""
+    opts.cache_dir = str(resolve_cache_dir(opts.cache_dir, out_dir) or "")
+    return opts
+
+
 @register_task("stage1-motion")
-def _motion_factory(options: dict[str, Any]) -> MotionTask:
-    return MotionTask(options_from_dict(MotionTaskOptions, options, "stage1-motion"))
+def _motion_factory(options: dict[str, Any], out_dir: str | Path | None = None) -> MotionTask:
+    return MotionTask(_with_cache(options_from_dict(MotionTaskOptions, options, "stage1-motion"), out_dir))
 
 
 @register_task("stage1-pixel")
-def _mask_video_factory(options: dict[str, Any]) -> MaskVideoTask:
-    return MaskVideoTask(options_from_dict(VideoTaskOptions, options, "stage1-pixel"))
+def _mask_video_factory(options: dict[str, Any], out_dir: str | Path | None = None) -> MaskVideoTask:
+    return MaskVideoTask(_with_cache(options_from_dict(VideoTaskOptions, options, "stage1-pixel"), out_dir))
 
 
 @register_task("stage2")
-def _video_factory(options: dict[str, Any]) -> VideoTask:
-    return VideoTask(options_from_dict(VideoTaskOptions, options, "stage2"))
+def _video_factory(options: dict[str, Any], out_dir: str | Path | None = None) -> VideoTask:
+    return VideoTask(_with_cache(options_from_dict(VideoTaskOptions, options, "stage2"), out_dir))
