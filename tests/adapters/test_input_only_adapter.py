@@ -1,4 +1,4 @@
-"""`masked_blocks=0`: the input widening alone (METHOD.md's stage 1), on both backbones."""
+"""`masked_blocks=0`: the input widening alone (stage 1 of docs/method.md), on both backbones."""
 
 from __future__ import annotations
 

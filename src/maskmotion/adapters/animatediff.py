@@ -9,7 +9,7 @@ U-Net analogue.
         v = model(torch.cat([noisy, x0_latent, traj_latent], 1), t, prompt_states).sample
     scheduler = ttm_ddim_scheduler()                            # v-prediction, zero terminal SNR
 
-What changes (METHOD.md, stage 2): `conv_in` takes the concatenated conditions (new
+What changes (docs/method.md, stage 2): `conv_in` takes the concatenated conditions (new
 weights zero); the encoder's spatial transformer blocks (SD 1.5: the six of the three
 cross-attention down blocks, the paper's six) gain masked self-attention after their
 self-attention and masked cross-attention to the local prompts after their text

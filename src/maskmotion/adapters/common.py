@@ -8,7 +8,7 @@ The splice. Both backbones' blocks (Wan's `WanTransformerBlock`, SD's
     h = h + attn2(norm2(h), text)           # 3. cross-attention to the global prompt
     h = h + ff(norm3(h))
 
-and TTM wants two residual layers in between (METHOD.md, stage 2):
+and TTM wants two residual layers in between (docs/method.md, stage 2):
 
     h = h + masked_self(h)                  # 2.
     h = h + attn2(norm2(h), text)           # 3.
@@ -85,7 +85,7 @@ class TTMAdapterConfig:
             raise ValueError(f"extra_in_channels must be >= 0, got {self.extra_in_channels}")
         object.__setattr__(self, "blocks", tuple(self.blocks))
         if not self.blocks:
-            # Input widening only (METHOD.md's stage 1): no masked layers of either kind.
+            # Input widening only (stage 1 of docs/method.md): no masked layers of either kind.
             object.__setattr__(self, "masked_self", False)
             object.__setattr__(self, "masked_cross", False)
         elif not (self.masked_self or self.masked_cross):

@@ -6,7 +6,7 @@
     with model.mask_context(groups, local_states, local_ids):   # umT5 states of the local prompts
         velocity = model(torch.cat([noisy, x0_latent, traj_latent], 1), t, prompt_states).sample
 
-What changes (METHOD.md, stage 2): the patch embedding takes `extra_in_channels` more
+What changes (docs/method.md, stage 2): the patch embedding takes `extra_in_channels` more
 channels (their weights zero); the first K blocks (default a quarter, as the paper's 10
 of 40) gain masked self-attention after their self-attention and masked cross-attention
 to the local prompts after their text cross-attention (spliced in by hooks, see

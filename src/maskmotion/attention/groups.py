@@ -5,7 +5,7 @@ cross-attention needs a membership matrix (N, L) saying which objects' prompts a
 may read. Both come from the mask trajectory's ids at the backbone's token grid (see
 `TokenGrid`; token order is (t, h, w) row-major).
 
-Rules (METHOD.md, stage 2, "Ours"):
+Rules (docs/method.md, stage 2, "Our answer"):
 
 - pixel labels: a token takes the label covering the most of its pixel-frames, counted
   over every video frame it spans (a plurality vote; ties go to the smaller id, so

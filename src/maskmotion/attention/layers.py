@@ -1,4 +1,4 @@
-"""The two attention layers TTM adds to the first K blocks of a backbone (METHOD.md, stage 2).
+"""The two attention layers TTM adds to the first K blocks of a backbone (docs/method.md, stage 2).
 
 Each is a pre-norm residual layer with its own weights whose output projection starts at
 zero, so inserting it leaves a pretrained block's output unchanged at step 0:
@@ -189,7 +189,7 @@ class MaskedCrossAttention(_MaskedAttentionLayer):
         key, value = self.norm_k(self._split(key)), self._split(value)  # (B, H, M, d)
         out = masked_attention(query, key, value, plan, backend=self.backend)  # (B, H, N, d)
         update = self.to_out(out.transpose(1, 2).flatten(2))  # (B, N, D)
-        # The bias would leak into uncovered tokens; METHOD.md wants exactly zero there.
+        # The bias would leak into uncovered tokens; docs/method.md fixes exactly zero there.
         return hidden_states + update * plan.has_key[..., None].to(update.dtype)
 
     def _plan(

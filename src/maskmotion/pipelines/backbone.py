@@ -12,7 +12,7 @@ The folder (`save_pretrained` writes it, atomically):
     PATH/motion/   stage 1: a TTMModel folder, widened input only (no masked layers)
     PATH/video/    stage 2: a TTMModel folder with masked self- and cross-attention
 
-Stage 1 (METHOD.md): [noise | x0 latent | first-frame mask-render latent] (both one-frame
+Stage 1 (docs/method.md): [noise | x0 latent | first-frame mask-render latent] (both one-frame
 latents repeated over latent frames), text = the motion prompt; its latents are decoded
 by the VAE to a colour-mask video and read back to ids (`MaskTrajectory.from_render`).
 Stage 2: [noise | x0 latent | trajectory-render latent], the global prompt through the

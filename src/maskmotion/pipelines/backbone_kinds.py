@@ -102,7 +102,7 @@ class BackboneKind:
 
     def encode_image(self, vae: nn.Module, image: torch.Tensor, latent_frames: int) -> torch.Tensor:
         """(B, 3, H, W) -> (B, C, latent_frames, h, w): the image's one-frame latent repeated
-        over latent frames (METHOD.md: a one-frame condition is repeated over latent frames)."""
+        over latent frames (docs/method.md: a one-frame condition is repeated over latent frames)."""
         latent = self.encode(vae, image[:, :, None])  # (B, C, 1, h, w)
         return latent.expand(-1, -1, latent_frames, -1, -1).contiguous()
 

@@ -69,7 +69,7 @@ def video_condition(images: dict[str, np.ndarray], names: Sequence[str], num_fra
 
     ``images`` maps a name ("first_frame", "trajectory", "warp", "first_mask", ...) to
     uint8 (T, H, W, 3) or, for one-frame conditions, (H, W, 3), which is repeated over
-    the clip (METHOD.md). Returns (Cc, T, H, W) float in [-1, 1].
+    the clip (docs/method.md). Returns (Cc, T, H, W) float in [-1, 1].
     """
     missing = [n for n in names if n not in images]
     if missing:

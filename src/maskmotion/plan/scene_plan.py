@@ -1,7 +1,7 @@
 """`ScenePlan`: what the plan step hands to stage 1 and stage 2.
 
-METHOD.md's plan turns (x0, c) into first-frame instance masks s0, a motion-only prompt
-c_motion and one local prompt per object. A `ScenePlan` holds exactly that, plus the
+The plan (docs/method.md) turns (x0, c) into first-frame instance masks s0, a motion-only
+prompt c_motion and one local prompt per object. A `ScenePlan` holds exactly that, plus the
 global prompt c, so one object can be saved, edited by hand and rendered later.
 """
 

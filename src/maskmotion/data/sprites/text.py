@@ -1,4 +1,4 @@
-"""Prompts for a scene, in METHOD.md's three forms.
+"""Prompts for a scene, in the three forms of docs/method.md.
 
 - global prompt c: every object's appearance, the background and what happens;
 - motion prompt c_motion: only short names ("the red circle") and their motions;
