@@ -8,7 +8,7 @@ first-frame geometry and appearance; self-attention runs over all objects and fr
 prompt (the paper's stage-1 text); an optional masked cross-attention lets each
 object's tokens read its own local prompt (our extension, `use_local_prompts`).
 
-DESIGN.md: pixel-level mask diffusion learned nothing in minutes on this machine; a
+docs/design.md: pixel-level mask diffusion learned nothing in minutes on this machine; a
 compact per-object motion model reached 97% adherence in seconds. The paper-faithful
 pixel form stays available as a `VideoDiT` stage-1 variant.
 """

@@ -2,12 +2,12 @@
 
 Self-attention over every token of the clip, cross-attention to the prompt, adaLN time
 conditioning, flow matching. Conditions are concatenated with the noisy video along
-channels. The first K blocks gain METHOD.md's two extra layers (masked self-attention
+channels. The first K blocks gain the two extra layers of docs/method.md (masked self-attention
 and masked cross-attention to the local prompts), residual with zero-initialised output
 projections.
 
 The network predicts the clean sample x0 (a token carries more values than the width,
-where velocity prediction fails; see DESIGN.md); `output_base` optionally makes that a
+where velocity prediction fails; see docs/design.md); `output_base` optionally makes that a
 residual over one of the conditions (e.g. the warp preview).
 """
 
