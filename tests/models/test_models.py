@@ -3,7 +3,9 @@ import pytest
 import torch
 
 from maskmotion.models import (
+    MotionConditions,
     MotionDiT,
+    VideoConditions,
     VideoDiT,
     combine_guidance,
     euler_sample,
@@ -31,6 +33,13 @@ def _video_inputs(cfg, batch=2, seed=0):
     return x, cond, text, mask, ids, local, local_ids
 
 
+def _conds(cond, text, mask, *, groups=None, local=None, local_ids=None, visual=None, ids=None):
+    return VideoConditions(
+        images=cond, text_states=text, text_mask=mask, groups=groups, local_states=local, local_ids=local_ids,
+        trajectory_ids=ids, keep_visual=visual,
+    )
+
+
 def _randomise(model):
     # Zero-initialised outputs would make every comparison trivially equal.
     g = torch.Generator().manual_seed(1)
@@ -45,7 +54,7 @@ def test_video_dit_shapes_and_base_residual_at_init():
     model = VideoDiT(cfg)
     x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
     groups = model.token_groups(ids, [2, 1])
-    out = model(x, torch.rand(2), cond, text, mask, groups, local, local_ids)
+    out = model(x, torch.rand(2), _conds(cond, text, mask, groups=groups, local=local, local_ids=local_ids))
     assert out.shape == x.shape
     # Zero-initialised head: the prediction starts as the residual base (the warp preview).
     base = cfg.cond_names.index(cfg.output_base)
@@ -64,8 +73,9 @@ def test_video_dit_masked_layers_start_as_identity():
             module._init_weights()
     x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
     t = torch.rand(2)
-    a = with_layers(x, t, cond, text, mask, with_layers.token_groups(ids, [2, 1]), local, local_ids)
-    b = without(x, t, cond, text, mask)
+    groups = with_layers.token_groups(ids, [2, 1])
+    a = with_layers(x, t, _conds(cond, text, mask, groups=groups, local=local, local_ids=local_ids))
+    b = without(x, t, _conds(cond, text, mask))
     assert torch.allclose(a, b, atol=1e-6)
 
 
@@ -79,15 +89,17 @@ def test_video_dit_trains_and_dropped_conditions_matter():
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     losses = []
     for _ in range(30):
-        loss = (model(x, torch.full((2,), 0.5), cond, text, mask, groups, local, local_ids) - target).square().mean()
+        conds = _conds(cond, text, mask, groups=groups, local=local, local_ids=local_ids)
+        loss = (model(x, torch.full((2,), 0.5), conds) - target).square().mean()
         opt.zero_grad()
         loss.backward()
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.5 * losses[0]
     with torch.no_grad():
-        kept = model(x, torch.full((2,), 0.5), cond, text, mask, groups, local, local_ids)
-        dropped = model(x, torch.full((2,), 0.5), cond, text, mask, groups, local, local_ids, visual=torch.zeros(2, dtype=torch.bool))
+        kept = model(x, torch.full((2,), 0.5), conds)
+        no_visual = conds.dropped(visual=torch.zeros(2, dtype=torch.bool), text=torch.ones(2, dtype=torch.bool))
+        dropped = model(x, torch.full((2,), 0.5), no_visual)
     assert not torch.allclose(kept, dropped)
 
 
@@ -96,9 +108,9 @@ def test_video_dit_rejects_bad_shapes_and_missing_groups():
     model = VideoDiT(cfg)
     x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
     with pytest.raises(ValueError, match="token groups"):
-        model(x, torch.rand(2), cond, text, mask)
+        model(x, torch.rand(2), _conds(cond, text, mask))
     with pytest.raises(ValueError, match="x must be"):
-        model(x[:, :, :2], torch.rand(2), cond, text, mask, model.token_groups(ids))
+        model(x[:, :, :2], torch.rand(2), _conds(cond, text, mask, groups=model.token_groups(ids)))
     with pytest.raises(ValueError, match="divisible"):
         video_config("tiny", frames=3)
 
@@ -115,19 +127,25 @@ def test_motion_dit_shapes_padding_and_local_prompt_isolation():
     local = torch.randn(b, 6, cfg.text_dim, generator=g)
     local_ids = torch.tensor([[1, 1, 2, 2, 0, 0], [1, 1, 1, 0, 0, 0]])
     t = torch.full((b,), 0.5)
-    out = model(x, t, feats, present, text, tmask, local, local_ids)
+
+    def conds(local):
+        return MotionConditions(
+            features=feats, object_mask=present, text_states=text, text_mask=tmask, local_states=local, local_ids=local_ids
+        )
+
+    out = model(x, t, conds(local))
     assert out.shape == x.shape and torch.isfinite(out).all()
     # A padded object's values never reach a real object.
     x2 = x.clone()
     x2[0, 2] += 5.0
-    out2 = model(x2, t, feats, present, text, tmask, local, local_ids)
+    out2 = model(x2, t, conds(local))
     assert torch.allclose(out[0, :2], out2[0, :2], atol=1e-5)
     # Object 2's local prompt reaches object 2 only through the masked layer, but
     # self-attention then spreads it; with one block the first object's change stays
     # small next to the second's.
     local2 = local.clone()
     local2[0, 2:4] += 3.0
-    out3 = model(x, t, feats, present, text, tmask, local2, local_ids)
+    out3 = model(x, t, conds(local2))
     assert (out3[0, 1] - out[0, 1]).abs().sum() > 0
 
 
@@ -198,7 +216,8 @@ def test_head_condition_film_matches_a_per_pixel_reference():
     ids = torch.randint(0, 4, (2, t, 6, 6))
     temb = torch.randn(2, 16)
     hidden = torch.randn(2 * t, c, 6, 6)
-    got, colour = head(hidden, temb, ids, states, owners)  # (B*T, C, H, W), (B*T, 6, H, W)
+    mod = head(temb, ids, states, owners)
+    got, colour = mod.modulate(hidden), mod.colour  # (B*T, C, H, W), (B*T, 6, H, W)
     pooled = head.pooled(states, owners, objects=3)  # (B, L, P)
     time_shift = head.time(temb)  # (B, C)
     for b in range(2):
@@ -227,18 +246,18 @@ def test_head_condition_reaches_only_its_objects_pixels():
     other = local.clone()
     other[0, 3:5] = torch.randn(2, cfg.text_dim)  # object 2's words in sample 0
     visual = torch.tensor([True, True])
-    a = model(x, t, cond, text, mask, None, local, local_ids, visual, ids)
-    b = model(x, t, cond, text, mask, None, other, local_ids, visual, ids)
+    a = model(x, t, _conds(cond, text, mask, local=local, local_ids=local_ids, visual=visual, ids=ids))
+    b = model(x, t, _conds(cond, text, mask, local=other, local_ids=local_ids, visual=visual, ids=ids))
     changed = (a - b).abs().amax(dim=1) > 1e-6  # (B, T, H, W)
     assert changed[0].any() and not changed[1].any()
     near = torch.nn.functional.max_pool2d((ids[0] == 2).float()[:, None], 3, 1, 1)[:, 0] > 0  # one pixel of reach
     assert not (changed[0] & ~near).any()
     dropped = torch.tensor([False, True])
-    a = model(x, t, cond, text, mask, None, local, local_ids, dropped, ids)
-    b = model(x, t, cond, text, mask, None, other, local_ids, dropped, ids)
+    a = model(x, t, _conds(cond, text, mask, local=local, local_ids=local_ids, visual=dropped, ids=ids))
+    b = model(x, t, _conds(cond, text, mask, local=other, local_ids=local_ids, visual=dropped, ids=ids))
     assert torch.equal(a[0], b[0])
     with pytest.raises(ValueError, match="pixel ids"):
-        model(x, t, cond, text, mask, None, local, local_ids, visual)
+        model(x, t, _conds(cond, text, mask, local=local, local_ids=local_ids, visual=visual))
 
 
 def test_colour_transform_recolours_the_base_and_loads_weights_without_it(tmp_path):
@@ -254,13 +273,13 @@ def test_colour_transform_recolours_the_base_and_loads_weights_without_it(tmp_pa
     load_model_folder_into(model, tmp_path / "plain")
     x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
     t = torch.rand(2)
-    expected = plain(x, t, cond, text, mask, None, local, local_ids, None, ids)
-    assert torch.allclose(model(x, t, cond, text, mask, None, local, local_ids, None, ids), expected, atol=1e-6)
+    expected = plain(x, t, _conds(cond, text, mask, local=local, local_ids=local_ids, ids=ids))
+    assert torch.allclose(model(x, t, _conds(cond, text, mask, local=local, local_ids=local_ids, ids=ids)), expected, atol=1e-6)
     with torch.no_grad():  # every object: scale -1, shift (0.5, -0.25, 0.75), every frame
         last = model.head_condition.colour[-1]
         last.weight.zero_()
         last.bias.copy_(torch.tensor([-1.0, -1.0, -1.0, 0.5, -0.25, 0.75]))
-    got = model(x, t, cond, text, mask, None, local, local_ids, None, ids)
+    got = model(x, t, _conds(cond, text, mask, local=local, local_ids=local_ids, ids=ids))
     residual = expected - cond[:, 6:9]  # the rest of the head's output, over the warp base
     obj = (ids > 0)[:, None].expand_as(got)
     painted = torch.tensor([0.5, -0.25, 0.75])[None, :, None, None, None] + residual
@@ -283,8 +302,8 @@ def test_head_condition_starts_as_the_model_without_it(tmp_path):
     x, cond, text, mask, ids, local, local_ids = _video_inputs(cfg)
     groups = plain.token_groups(ids, [2, 1])
     t = torch.rand(2)
-    expected = plain(x, t, cond, text, mask, groups, local, local_ids)
-    got = extended(x, t, cond, text, mask, groups, local, local_ids, None, ids)
+    expected = plain(x, t, _conds(cond, text, mask, groups=groups, local=local, local_ids=local_ids))
+    got = extended(x, t, _conds(cond, text, mask, groups=groups, local=local, local_ids=local_ids, ids=ids))
     assert torch.allclose(got, expected, atol=1e-6)
     save_model(_randomise(extended), tmp_path / "extended")
     with pytest.raises(WeightsError, match="head_condition"):

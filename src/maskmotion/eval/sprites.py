@@ -20,8 +20,7 @@ import numpy as np
 import torch
 
 from ..data.sprites import SpritesConfig, generate_scene
-from ..models import MotionDiT, VideoDiT, euler_sample
-from ..models.motion_dit import decode_motion
+from ..models import MotionDiT, VideoConditions, VideoDiT, decode_motion, euler_sample
 from ..pipelines.inputs import to_uint8, video_condition
 from ..render import warp_preview
 from ..text import TextEncoder
@@ -128,7 +127,8 @@ def evaluate_mask_video_model(
         states, mask = text([sc.motion_prompt for sc in scenes])
         states, mask = states.to(dev), mask.to(dev)
         noise = torch.randn(len(scenes), 3, cfg.frames, cfg.height, cfg.width, generator=gen).to(dev)
-        out = euler_sample(lambda x, t: model(x, t, cond, states, mask), noise, steps)
+        conditions = VideoConditions(images=cond, text_states=states, text_mask=mask)
+        out = euler_sample(lambda x, t: model(x, t, conditions), noise, steps)
         for sc, video in zip(scenes, to_uint8(out.movedim(1, 2))):
             decoded = MaskTrajectory.from_render(video, sc.trajectory.objects)
             rows += _object_rows(sc, decoded.ids, curves_from_outlines(decoded))

@@ -1,4 +1,5 @@
-"""Conditioning that reaches the conv output head of `VideoDiT` directly.
+"""Conditioning that reaches the conv output head of `VideoDiT` directly: our extension
+beyond the paper's stage 2, off unless `VideoDiTConfig.head_condition` is set.
 
 The transformer sees the prompts only token by token, and its output passes through a
 per-token projection before the full-resolution head; on this machine's training budget
@@ -26,6 +27,8 @@ exactly the one without them (weights of such a model load, see `models.io`):
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -38,7 +41,8 @@ HIDDEN = 128
 
 
 class HeadCondition(nn.Module):
-    """Modulates the head's hidden layer (B*T, C, H, W) by time, prompts and ids."""
+    """(time, local prompts, trajectory ids) -> a `HeadModulation` of the head's hidden
+    layer (B*T, C, H, W) and, with ``colour``, of the output base."""
 
     def __init__(self, dim: int, text_dim: int, channels: int, frames: int, colour: bool = False) -> None:
         super().__init__()
@@ -76,16 +80,14 @@ class HeadCondition(nn.Module):
 
     def forward(
         self,
-        hidden: torch.Tensor,
-        temb: torch.Tensor,
-        ids: torch.Tensor,
-        local_states: torch.Tensor,
-        local_ids: torch.Tensor,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """hidden (B*T, C, H, W) head features; temb (B, D); ids (B, T, H, W) pixel object
-        ids (0 = background); local prompts (B, Ml, Dt) with owners (B, Ml).
-        Returns hidden * (1 + scale) + shift, (B*T, C, H, W), and with ``colour`` the
-        base's colour transform (B*T, 6, H, W): RGB scales then RGB shifts (else None)."""
+        temb: torch.Tensor,  # (B, D) flow-time embedding
+        ids: torch.Tensor,  # (B, T, H, W) pixel object ids, 0 = background
+        local_states: torch.Tensor,  # (B, Ml, Dt) local prompts, concatenated
+        local_ids: torch.Tensor,  # (B, Ml) each token's object id, 0 = padding
+    ) -> "HeadModulation":
+        """Each pixel's modulation of the head: its object's (scale, shift) for that frame
+        (none on the background), the time shift, and with ``colour`` its object's colour
+        transform of the output base."""
         b, t = ids.shape[:2]
         c = self.channels
         rows_out = 2 * c + (6 if self.colour is not None else 0)
@@ -94,7 +96,7 @@ class HeadCondition(nn.Module):
         if objects:
             pooled = self.pooled(local_states, local_ids, objects)  # (B, L, P)
             frames = self.frame_features.to(pooled.dtype)[None, None].expand(b, objects, -1, -1)  # (B, L, T, F)
-            feats = torch.cat([pooled[:, :, None].expand(-1, -1, t, -1), frames], dim=-1)
+            feats = torch.cat([pooled[:, :, None].expand(-1, -1, t, -1), frames], dim=-1)  # (B, L, T, P + F)
             has_words = _owners(local_ids, objects).any(-1)  # (B, L)
             film = self.mlp(feats)  # (B, L, T, 2C)
             if self.colour is not None:
@@ -107,10 +109,31 @@ class HeadCondition(nn.Module):
         onehot = onehot.to(per_object.dtype).flatten(3).flatten(0, 1)  # (B*T, L+1, H*W)
         rows = per_object.transpose(1, 2).flatten(0, 1).transpose(1, 2)  # (B*T, 2C [+ 6], L+1)
         painted = torch.bmm(rows, onehot).unflatten(-1, ids.shape[2:])  # (B*T, 2C [+ 6], H, W)
-        scale, shift = painted[:, :c], painted[:, c : 2 * c]  # (B*T, C, H, W) each
-        colour = painted[:, 2 * c :] if self.colour is not None else None
-        time_shift = self.time(temb).repeat_interleave(t, dim=0)[:, :, None, None]  # (B*T, C, 1, 1)
-        return hidden * (1.0 + scale) + shift + time_shift, colour
+        return HeadModulation(
+            scale=painted[:, :c],
+            shift=painted[:, c : 2 * c],
+            time_shift=self.time(temb).repeat_interleave(t, dim=0)[:, :, None, None],
+            colour=painted[:, 2 * c :] if self.colour is not None else None,
+        )
+
+
+@dataclass
+class HeadModulation:
+    """`HeadCondition`'s output for one batch of B clips of T frames, per pixel."""
+
+    scale: torch.Tensor  # (B*T, C, H, W) FiLM scale of the head's hidden features
+    shift: torch.Tensor  # (B*T, C, H, W) FiLM shift
+    time_shift: torch.Tensor  # (B*T, C, 1, 1) shift from the flow time
+    colour: torch.Tensor | None  # (B*T, 6, H, W) RGB scales then RGB shifts of the output base, or None
+
+    def modulate(self, hidden: torch.Tensor) -> torch.Tensor:
+        """hidden (B*T, C, H, W) -> hidden * (1 + scale) + shift + time shift."""
+        return hidden * (1.0 + self.scale) + self.shift + self.time_shift
+
+    def base_colour(self, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The colour transform as (scale, shift), (B, 3, T, H, W) each, laid out like the video."""
+        colour = self.colour.unflatten(0, (batch, -1)).transpose(1, 2)  # (B, 6, T, H, W)
+        return colour[:, :3], colour[:, 3:]
 
 
 def _words_mlp(out: int) -> nn.Sequential:

@@ -8,6 +8,9 @@ first-frame geometry and appearance; self-attention runs over all objects and fr
 prompt (the paper's stage-1 text); an optional masked cross-attention lets each
 object's tokens read its own local prompt (our extension, `use_local_prompts`).
 
+What the network reads and writes in numpy (object features, raw motion) is
+`motion_features`; this file is the network.
+
 docs/design.md: pixel-level mask diffusion learned nothing in minutes on this machine; a
 compact per-object motion model reached 97% adherence in seconds. The paper-faithful
 pixel form stays available as a `VideoDiT` stage-1 variant.
@@ -18,70 +21,16 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-import cv2
-import numpy as np
 import torch
 from torch import nn
 
 from ..attention import MaskedCrossAttention
-from ..trajectory import MotionTrack
 from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_1d
+from .motion_features import object_feature_dim
 
 #: Per-channel units of the normalised motion: dx, dy (fraction of width/height),
 #: log sx, log sy, angle (radians). Divided by these, typical values are O(1).
 DEFAULT_MOTION_SCALE = [0.25, 0.25, 0.3, 0.3, 1.0]
-MASK_CROP = 8  # side of the object's first-frame mask thumbnail in its features
-
-
-def encode_motion(tracks: list[MotionTrack], size: tuple[int, int]) -> np.ndarray:
-    """Tracks -> (L, T, 5) raw motion: dx/W, dy/H, log sx, log sy, angle (radians,
-    counter-clockwise on screen). Sizes are divided out so a model trained at one
-    resolution reads motion the same way at another."""
-    h, w = size
-    rows = [
-        np.stack([tr.dx / w, tr.dy / h, np.log(tr.sx), np.log(tr.sy), np.deg2rad(tr.angle)], axis=1)
-        for tr in tracks
-    ]
-    return np.stack(rows).astype(np.float32)
-
-
-def decode_motion(motion: np.ndarray, size: tuple[int, int]) -> list[MotionTrack]:
-    """(L, T, 5) raw motion -> one `MotionTrack` per object (inverse of `encode_motion`)."""
-    h, w = size
-    motion = np.asarray(motion, dtype=np.float64)
-    return [
-        MotionTrack(m[:, 0] * w, m[:, 1] * h, np.exp(m[:, 2]), np.exp(m[:, 3]), np.rad2deg(m[:, 4]))
-        for m in motion
-    ]
-
-
-def object_feature_dim() -> int:
-    return 8 + 3 + MASK_CROP * MASK_CROP
-
-
-def object_features(first_frame: np.ndarray, first_ids: np.ndarray, object_ids: list[int]) -> np.ndarray:
-    """(L, F) float32 features of each object in the first frame.
-
-    Geometry (centroid, sqrt area, box size, distances to the walls), mean and spread of
-    its colour, and an 8x8 thumbnail of its mask (its shape). An object with no
-    first-frame pixels gets zeros.
-    """
-    h, w = first_ids.shape
-    img = first_frame.astype(np.float32) / 255.0
-    out = np.zeros((len(object_ids), object_feature_dim()), np.float32)
-    for i, oid in enumerate(object_ids):
-        m = first_ids == oid
-        if not m.any():
-            continue
-        ys, xs = np.nonzero(m)
-        cx, cy = xs.mean() / w, ys.mean() / h
-        x0, x1, y0, y1 = xs.min() / w, (xs.max() + 1) / w, ys.min() / h, (ys.max() + 1) / h
-        geo = [cx, cy, np.sqrt(m.mean()), x1 - x0, y1 - y0, x0, 1 - x1, 1 - y1]
-        col = img[m]
-        crop = m[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1].astype(np.float32)
-        thumb = cv2.resize(crop, (MASK_CROP, MASK_CROP), interpolation=cv2.INTER_AREA).ravel()
-        out[i] = np.concatenate([geo, col.mean(0), col.std(0), thumb]).astype(np.float32)[: out.shape[1]]
-    return out
 
 
 @dataclass
@@ -108,7 +57,52 @@ class MotionDiTConfig:
         return config_from_dict(cls, d)
 
 
+@dataclass
+class MotionConditions:
+    """What stage 1 generates motion from: B samples of up to L objects each.
+
+    Padding objects (``object_mask`` False) get zero features and are never attended to.
+    """
+
+    features: torch.Tensor  # (B, L, F) float: first-frame object features (`object_features`)
+    object_mask: torch.Tensor  # (B, L) bool: real objects, at least one per sample
+    text_states: torch.Tensor  # (B, M, Dt) float: the motion prompt's token states
+    text_mask: torch.Tensor  # (B, M) bool: real prompt tokens
+    local_states: torch.Tensor | None = None  # (B, Ml, Dt) float: every object's local prompt, concatenated
+    local_ids: torch.Tensor | None = None  # (B, Ml) long: each local token's object slot 1..L, 0 = padding
+    keep_visual: torch.Tensor | None = None  # (B,) bool: False drops the first-frame features (guidance)
+
+    def repeat(self, reps: int) -> "MotionConditions":
+        """The batch ``reps`` times over, (B, ...) -> (reps*B, ...), for batched guidance passes."""
+        return MotionConditions(
+            features=self.features.repeat(reps, 1, 1),
+            object_mask=self.object_mask.repeat(reps, 1),
+            text_states=self.text_states.repeat(reps, 1, 1),
+            text_mask=self.text_mask.repeat(reps, 1),
+            local_states=None if self.local_states is None else self.local_states.repeat(reps, 1, 1),
+            local_ids=None if self.local_ids is None else self.local_ids.repeat(reps, 1),
+            keep_visual=None if self.keep_visual is None else self.keep_visual.repeat(reps),
+        )
+
+    def dropped(self, visual: torch.Tensor, text: torch.Tensor) -> "MotionConditions":
+        """These conditions with the first-frame features kept where ``visual`` (B,) and
+        every prompt (motion and local) kept where ``text`` (B,): guidance and dropout."""
+        return dataclasses.replace(
+            self,
+            text_mask=self.text_mask & text[:, None],
+            local_ids=None if self.local_ids is None else self.local_ids * text[:, None],
+            keep_visual=visual,
+        )
+
+
 class MotionBlock(nn.Module):
+    """One block over (object, frame) tokens, adaLN-Zero modulated by the flow time:
+
+    self-attention over every object and frame -> cross-attention to the motion prompt
+    (``use_motion_prompt``) -> masked cross-attention of each object's tokens to its own
+    local prompt (``use_local_prompts``, zero-initialised output) -> MLP.
+    """
+
     def __init__(self, cfg: MotionDiTConfig) -> None:
         super().__init__()
         d = cfg.dim
@@ -121,13 +115,23 @@ class MotionBlock(nn.Module):
         self.mlp = Mlp(d, cfg.mlp_ratio)
         self.ada = nn.Sequential(nn.SiLU(), nn.Linear(d, 6 * d))
 
-    def forward(self, x, temb, token_mask, context, context_mask, membership, local_states, local_ids):
-        s1, c1, g1, s2, c2, g2 = self.ada(temb).chunk(6, dim=-1)
+    def forward(
+        self,
+        x: torch.Tensor,  # (B, N, D) tokens, N = L * T in (object, frame) order
+        temb: torch.Tensor,  # (B, D) flow-time embedding
+        token_mask: torch.Tensor,  # (B, N) bool: tokens of real objects
+        context: torch.Tensor,  # (B, n + M, D) motion prompt at the model width, null tokens first
+        context_mask: torch.Tensor,  # (B, n + M) bool
+        membership: torch.Tensor,  # (B, N, L) bool: token i belongs to object slot l + 1
+        local_states: torch.Tensor,  # (B, Ml, Dt) local prompts
+        local_ids: torch.Tensor,  # (B, Ml) long: owner slot 1..L, 0 = padding
+    ) -> torch.Tensor:  # (B, N, D)
+        s1, c1, g1, s2, c2, g2 = self.ada(temb).chunk(6, dim=-1)  # (B, D) each
         x = x + g1[:, None] * self.attn(modulate(self.norm1(x), s1, c1), key_mask=token_mask)
         if self.cross is not None:
             x = x + self.cross(self.norm2(x), context, context_mask)
         if self.local is not None:
-            x = self.local(x, membership, local_states, local_ids)
+            x = self.local(x, membership, local_states, local_ids)  # residual inside the layer
         return x + g2[:, None] * self.mlp(modulate(self.norm3(x), s2, c2))
 
 
@@ -142,7 +146,7 @@ class MotionDiT(nn.Module):
         d = cfg.dim
         self.in_proj = nn.Linear(cfg.motion_channels, d)
         self.feat_proj = nn.Sequential(nn.Linear(cfg.feature_dim, d), nn.SiLU(), nn.Linear(d, d))
-        self.null_feat = nn.Parameter(torch.zeros(d))
+        self.null_feat = nn.Parameter(torch.zeros(d))  # stands in for dropped features
         self.register_buffer("frame_pos", sincos_1d(torch.arange(cfg.frames), d), persistent=False)  # (T, D)
         self.time = TimestepEmbedder(d)
         self.text = TextContext(cfg.text_dim, d)
@@ -154,10 +158,10 @@ class MotionDiT(nn.Module):
 
     def _init_weights(self) -> None:
         for name, m in self.named_modules():
-            if isinstance(m, nn.Linear) and ".local" not in name:
+            if isinstance(m, nn.Linear) and ".local" not in name:  # the local layers initialise themselves
                 nn.init.xavier_uniform_(m.weight)
                 nn.init.zeros_(m.bias)
-        for block in self.blocks:
+        for block in self.blocks:  # adaLN-Zero: every block starts as the identity
             nn.init.zeros_(block.ada[-1].weight)
             nn.init.zeros_(block.ada[-1].bias)
         for m in (self.ada_out[-1], self.out):
@@ -174,52 +178,45 @@ class MotionDiT(nn.Module):
     def denormalise(self, x: torch.Tensor) -> torch.Tensor:
         return x * x.new_tensor(self.cfg.motion_scale)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        features: torch.Tensor,
-        object_mask: torch.Tensor,
-        text_states: torch.Tensor,
-        text_mask: torch.Tensor,
-        local_states: torch.Tensor | None = None,
-        local_ids: torch.Tensor | None = None,
-        visual: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: MotionConditions) -> torch.Tensor:
         """Predict the flow velocity.
 
         Args:
-            x: noisy normalised motion (B, L, T, 5); t: (B,) flow time.
-            features: first-frame object features (B, L, F); object_mask (B, L) bool
-                marks real objects (at least one per sample).
-            text_states, text_mask: motion prompt (B, M, Dt), (B, M).
-            local_states, local_ids: local prompts concatenated (B, Ml, Dt) with each
-                token's object slot 1..L (0 = padding).
-            visual: (B,) bool; False drops the first-frame features (guidance).
+            x: noisy normalised motion (B, L, T, 5).
+            t: flow time (B,) in [0, 1].
+            cond: the objects' first-frame features and the prompts (`MotionConditions`).
         Returns:
             (B, L, T, 5) velocity.
         """
         b, n_obj, n_frames, c = x.shape
         if n_frames != self.cfg.frames or c != self.cfg.motion_channels:
             raise ValueError(f"x must be (B, L, {self.cfg.frames}, {self.cfg.motion_channels}), got {tuple(x.shape)}")
-        feat = self.feat_proj(features)  # (B, L, D)
-        if visual is not None:
-            keep = visual.to(feat.dtype)[:, None, None]
+        feat = self.feat_proj(cond.features)  # (B, L, D)
+        if cond.keep_visual is not None:
+            keep = cond.keep_visual.to(feat.dtype)[:, None, None]  # (B, 1, 1)
             feat = feat * keep + self.null_feat * (1 - keep)
         h = self.in_proj(x) + self.frame_pos[None, None] + feat[:, :, None]  # (B, L, T, D)
         h = h.reshape(b, n_obj * n_frames, -1)  # (B, N, D), token order (object, frame)
-        token_mask = object_mask[:, :, None].expand(b, n_obj, n_frames).reshape(b, -1)  # (B, N)
-        slot = torch.arange(1, n_obj + 1, device=x.device)
-        membership = (slot[None, :, None] == slot[None, None, :]).expand(b, n_obj, n_obj)  # (B, L, L)
-        membership = membership[:, :, None].expand(b, n_obj, n_frames, n_obj).reshape(b, -1, n_obj)
-        membership = membership & token_mask[..., None]  # (B, N, L)
-        if local_states is None:
-            local_states = text_states.new_zeros(b, 1, self.cfg.text_dim)
+        token_mask = cond.object_mask[:, :, None].expand(b, n_obj, n_frames).reshape(b, -1)  # (B, N)
+        membership = _slot_membership(token_mask, n_obj, n_frames)  # (B, N, L)
+        local_states, local_ids = cond.local_states, cond.local_ids
+        if local_states is None:  # one padding token: the local layers then add nothing
+            local_states = cond.text_states.new_zeros(b, 1, self.cfg.text_dim)
             local_ids = torch.zeros(b, 1, dtype=torch.long, device=x.device)
-        temb = self.time(t)
-        context, context_mask = self.text(text_states, text_mask)
+        temb = self.time(t)  # (B, D)
+        context, context_mask = self.text(cond.text_states, cond.text_mask)  # (B, n + M, D), (B, n + M)
         for block in self.blocks:
             h = block(h, temb, token_mask, context, context_mask, membership, local_states, local_ids)
-        shift, scale = self.ada_out(temb).chunk(2, dim=-1)
+        shift, scale = self.ada_out(temb).chunk(2, dim=-1)  # (B, D) each
         out = self.out(modulate(self.norm_out(h), shift, scale))  # (B, N, 5)
         return out.view(b, n_obj, n_frames, c)
+
+
+def _slot_membership(token_mask: torch.Tensor, n_obj: int, n_frames: int) -> torch.Tensor:
+    """(B, N) real-token mask -> (B, N, L) bool: token (l, f) belongs to object slot l + 1
+    (and to none when its object is padding), as masked cross-attention reads groups."""
+    b = token_mask.shape[0]
+    slot = torch.arange(1, n_obj + 1, device=token_mask.device)
+    same = (slot[None, :, None] == slot[None, None, :]).expand(b, n_obj, n_obj)  # (B, L, L)
+    same = same[:, :, None].expand(b, n_obj, n_frames, n_obj).reshape(b, -1, n_obj)  # (B, N, L)
+    return same & token_mask[..., None]

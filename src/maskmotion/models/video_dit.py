@@ -9,6 +9,10 @@ projections.
 The network predicts the clean sample x0 (a token carries more values than the width,
 where velocity prediction fails; see docs/design.md); `output_base` optionally makes that a
 residual over one of the conditions (e.g. the warp preview).
+
+Everything the model is conditioned on travels as one `VideoConditions`. Our extension
+of the output head (`HeadCondition`: per-object FiLM and colour transform from the local
+prompts) is one optional sub-module, ``self.head_condition``, None in the paper's form.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from torch import nn
 
 from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid
 from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
-from .head_condition import HeadCondition
+from .head_condition import HeadCondition, HeadModulation
 
 
 @dataclass
@@ -132,7 +136,63 @@ class VideoDiTConfig:
         return config_from_dict(cls, d)
 
 
+@dataclass
+class VideoConditions:
+    """What stage 2 renders a clip from: B samples of T frames of H x W pixels.
+
+    Only the first three are always needed; the rest depend on the model's config
+    (``needs_groups``, ``needs_ids``) or are optional. The condition images are 3
+    channels each in the config's ``cond_names`` order, one-frame images (the first
+    frame) repeated over T.
+    """
+
+    images: torch.Tensor  # (B, Cc, T, H, W) float in [-1, 1]: the condition images, Cc = 3 * len(cond_names)
+    text_states: torch.Tensor  # (B, M, Dt) float: the prompt's token states
+    text_mask: torch.Tensor  # (B, M) bool: real prompt tokens
+    groups: BatchTokenGroups | None = None  # the trajectory's token groups at the model's grid (masked layers)
+    local_states: torch.Tensor | None = None  # (B, Ml, Dt) float: every object's local prompt, concatenated
+    local_ids: torch.Tensor | None = None  # (B, Ml) long: each local token's object id, 0 = padding
+    trajectory_ids: torch.Tensor | None = None  # (B, T, H, W) int: the trajectory's pixel object ids (head_condition)
+    keep_visual: torch.Tensor | None = None  # (B,) bool: False drops the visual conditions (guidance, dropout)
+
+    def repeat(self, reps: int) -> "VideoConditions":
+        """The batch ``reps`` times over, (B, ...) -> (reps*B, ...), for batched guidance passes."""
+
+        def rep(x: torch.Tensor | None) -> torch.Tensor | None:
+            return None if x is None else x.repeat(reps, *([1] * (x.ndim - 1)))
+
+        return VideoConditions(
+            images=rep(self.images),
+            text_states=rep(self.text_states),
+            text_mask=rep(self.text_mask),
+            groups=None if self.groups is None else self.groups.repeat(reps),
+            local_states=rep(self.local_states),
+            local_ids=rep(self.local_ids),
+            trajectory_ids=rep(self.trajectory_ids),
+            keep_visual=rep(self.keep_visual),
+        )
+
+    def dropped(self, visual: torch.Tensor, text: torch.Tensor) -> "VideoConditions":
+        """These conditions with the visual ones (images and trajectory ids) kept where
+        ``visual`` (B,) and every prompt (global and local) kept where ``text`` (B,)."""
+        return dataclasses.replace(
+            self,
+            text_mask=self.text_mask & text[:, None],
+            local_ids=None if self.local_ids is None else self.local_ids * text[:, None],
+            keep_visual=visual,
+        )
+
+
 class VideoDiTBlock(nn.Module):
+    """One block, adaLN-Zero modulated by the flow time:
+
+    self-attention over every token of the clip -> [masked self-attention within each
+    object's tokens] -> cross-attention to the prompt -> [masked cross-attention of each
+    object's tokens to its local prompt] -> MLP. The bracketed layers (docs/method.md) exist in
+    the first ``masked_blocks`` blocks only; they are residual with zero-initialised
+    output projections.
+    """
+
     def __init__(self, cfg: VideoDiTConfig, with_masked_layers: bool) -> None:
         super().__init__()
         d = cfg.dim
@@ -150,26 +210,26 @@ class VideoDiTBlock(nn.Module):
 
     def forward(
         self,
-        x: torch.Tensor,
-        temb: torch.Tensor,
-        context: torch.Tensor,
-        context_mask: torch.Tensor,
-        groups: BatchTokenGroups | None,
-        local_states: torch.Tensor | None,
-        local_ids: torch.Tensor | None,
-    ) -> torch.Tensor:
+        x: torch.Tensor,  # (B, N, D) video tokens in (t, h, w) order
+        temb: torch.Tensor,  # (B, D) flow-time embedding
+        context: torch.Tensor,  # (B, n + M, D) prompt at the model width, null tokens first
+        context_mask: torch.Tensor,  # (B, n + M) bool
+        groups: BatchTokenGroups | None,  # the trajectory's token groups (masked layers)
+        local_states: torch.Tensor | None,  # (B, Ml, Dt) local prompts
+        local_ids: torch.Tensor | None,  # (B, Ml) long: owner object id, 0 = padding
+    ) -> torch.Tensor:  # (B, N, D)
         s1, c1, g1, s2, c2, g2 = self.ada(temb).chunk(6, dim=-1)  # (B, D) each
         x = x + g1[:, None] * self.attn(modulate(self.norm1(x), s1, c1))
         if self.masked_self is not None:
-            x = self.masked_self(x, groups)
+            x = self.masked_self(x, groups)  # residual inside the layer
         x = x + self.cross(self.norm2(x), context, context_mask)
         if self.masked_cross is not None:
-            x = self.masked_cross(x, groups, local_states, local_ids)
+            x = self.masked_cross(x, groups, local_states, local_ids)  # residual inside the layer
         return x + g2[:, None] * self.mlp(modulate(self.norm3(x), s2, c2))
 
 
 class VideoDiT(nn.Module):
-    """x0-predicting video DiT: (noisy video, t, conditions, prompts, groups) -> clean video."""
+    """x0-predicting video DiT: (noisy video, t, `VideoConditions`) -> clean video."""
 
     def __init__(self, cfg: VideoDiTConfig) -> None:
         super().__init__()
@@ -193,6 +253,7 @@ class VideoDiT(nn.Module):
                 nn.SiLU(),
                 nn.Conv2d(cfg.head_channels, cfg.out_channels, 3, padding=1),
             )
+        # Our extension of the head (None in the paper's form); see `HeadCondition`.
         self.head_condition = (
             HeadCondition(cfg.dim, cfg.text_dim, cfg.head_channels, cfg.frames, colour=cfg.colour_transform)
             if cfg.head_condition
@@ -233,82 +294,88 @@ class VideoDiT(nn.Module):
         ]
         return BatchTokenGroups.from_samples(samples)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        t: torch.Tensor,
-        cond: torch.Tensor,
-        text_states: torch.Tensor,
-        text_mask: torch.Tensor,
-        groups: BatchTokenGroups | None = None,
-        local_states: torch.Tensor | None = None,
-        local_ids: torch.Tensor | None = None,
-        visual: torch.Tensor | None = None,
-        ids: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: VideoConditions) -> torch.Tensor:
         """Predict the clean video.
 
         Args:
-            x: noisy video (B, C, T, H, W) in [-1, 1] scale; t: flow time (B,) in [0, 1].
-            cond: visual conditions (B, Cc, T, H, W) (one-frame conditions repeated over T).
-            text_states, text_mask: prompt tokens (B, M, Dt) and their mask (B, M).
-            groups: token groups (needed when the model has masked layers).
-            local_states, local_ids: local prompts' tokens concatenated (B, Ml, Dt) and
-                each token's object id (B, Ml), 0 = padding.
-            visual: (B,) bool, False drops the visual conditions (guidance, dropout).
-            ids: (B, T, H, W) pixel object ids of the trajectory (needed with
-                `head_condition`; dropped with the visual conditions).
+            x: noisy video (B, C, T, H, W) in [-1, 1] scale.
+            t: flow time (B,) in [0, 1].
+            cond: the condition images, prompts and trajectory (`VideoConditions`).
         Returns:
             (B, C, T, H, W) predicted clean video.
         """
+        cfg = self.cfg
+        b = x.shape[0]
+        self._check(x, cond)
+        # Visual conditions, zeroed where dropped, concatenated with the noisy video along
+        # channels with a flag channel that says whether they are present.
+        keep = torch.ones(b, dtype=x.dtype, device=x.device) if cond.keep_visual is None else cond.keep_visual.to(x.dtype)
+        images = cond.images * keep[:, None, None, None, None]  # (B, Cc, T, H, W)
+        flag = keep[:, None, None, None, None].expand(b, 1, *x.shape[2:])  # (B, 1, T, H, W)
+        inp = torch.cat([x, images, flag], dim=1)  # (B, C + Cc + 1, T, H, W)
+
+        h = self.patch_embed(self._patchify(inp)) + self.pos  # (B, N, D)
+        temb = self.time(t)  # (B, D)
+        context, context_mask = self.text(cond.text_states, cond.text_mask)  # (B, n + M, D), (B, n + M)
+        local_states, local_ids = cond.local_states, cond.local_ids
+        if local_states is None and (cfg.masked_blocks or cfg.head_condition):
+            # One padding token: the local-prompt layers then add nothing.
+            local_states = cond.text_states.new_zeros(b, 1, cfg.text_dim)
+            local_ids = torch.zeros(b, 1, dtype=torch.long, device=x.device)
+        for block in self.blocks:
+            h = block(h, temb, context, context_mask, cond.groups, local_states, local_ids)
+
+        shift, scale = self.ada_out(temb).chunk(2, dim=-1)  # (B, D) each
+        h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, pt*ph*pw*F)
+        out = self._unpatchify(h)  # (B, F, T, H, W)
+
+        # Our extension: each object's words (and the flow time) modulate the head on that
+        # object's pixels. No trajectory is shown where the visual conditions are dropped.
+        mod = None
+        if self.head_condition is not None:
+            shown = cond.trajectory_ids.long() * keep.long()[:, None, None, None]  # (B, T, H, W)
+            mod = self.head_condition(temb, shown, local_states, local_ids)
+
+        if cfg.head == "conv":
+            out = self._conv_head(out, inp, mod)  # (B, C, T, H, W)
+        if cfg.output_base:
+            i = cfg.cond_names.index(cfg.output_base)
+            base = images[:, 3 * i : 3 * i + 3]  # (B, 3, T, H, W)
+            if mod is not None and mod.colour is not None:  # extension: the words re-colour the base
+                colour_scale, colour_shift = mod.base_colour(b)  # (B, 3, T, H, W) each
+                out = out + base * colour_scale + colour_shift
+            out = out + base
+        return out
+
+    def _check(self, x: torch.Tensor, cond: VideoConditions) -> None:
         cfg = self.cfg
         b = x.shape[0]
         if x.shape[1:] != (cfg.out_channels, cfg.frames, cfg.height, cfg.width):
             raise ValueError(
                 f"x must be (B, {cfg.out_channels}, {cfg.frames}, {cfg.height}, {cfg.width}), got {tuple(x.shape)}"
             )
-        if cond.shape != (b, cfg.cond_channels, *x.shape[2:]):
-            raise ValueError(f"cond must be (B, {cfg.cond_channels}, T, H, W) like x, got {tuple(cond.shape)}")
-        if cfg.needs_groups and groups is None:
+        if cond.images.shape != (b, cfg.cond_channels, *x.shape[2:]):
+            raise ValueError(
+                f"condition images must be (B, {cfg.cond_channels}, T, H, W) like x, got {tuple(cond.images.shape)}"
+            )
+        if cfg.needs_groups and cond.groups is None:
             raise ValueError("this model has masked layers: pass the token groups of the trajectory")
+        ids = cond.trajectory_ids
         if cfg.needs_ids and (ids is None or ids.shape != (b, *x.shape[2:])):
             got = None if ids is None else tuple(ids.shape)
             raise ValueError(f"this model's head needs the trajectory's pixel ids (B, T, H, W) like x, got {got}")
-        keep = torch.ones(b, dtype=x.dtype, device=x.device) if visual is None else visual.to(x.dtype)
-        cond = cond * keep[:, None, None, None, None]
-        flag = keep[:, None, None, None, None].expand(b, 1, *x.shape[2:])
-        inp = torch.cat([x, cond, flag], dim=1)  # (B, C + Cc + 1, T, H, W)
 
-        h = self.patch_embed(self._patchify(inp)) + self.pos  # (B, N, D)
-        temb = self.time(t)  # (B, D)
-        context, context_mask = self.text(text_states, text_mask)
-        if local_states is None and (cfg.masked_blocks or cfg.head_condition):
-            local_states = text_states.new_zeros(b, 1, cfg.text_dim)
-            local_ids = torch.zeros(b, 1, dtype=torch.long, device=x.device)
-        for block in self.blocks:
-            h = block(h, temb, context, context_mask, groups, local_states, local_ids)
-
-        shift, scale = self.ada_out(temb).chunk(2, dim=-1)
-        h = self.proj_out(modulate(self.norm_out(h), shift, scale))  # (B, N, pt*ph*pw*F)
-        out = self._unpatchify(h)  # (B, F, T, H, W)
-        colour = None
-        if cfg.head == "conv":
-            feats = torch.cat([out, inp], dim=1)  # (B, F + Cin, T, H, W)
-            frames = feats.transpose(1, 2).flatten(0, 1)  # (B*T, F + Cin, H, W)
-            hidden = self.conv_head[0](frames)  # (B*T, Ch, H, W)
-            if self.head_condition is not None:
-                shown = ids.long() * keep.long()[:, None, None, None]  # no trajectory without the visual conditions
-                hidden, colour = self.head_condition(hidden, temb, shown, local_states, local_ids)
-            out = self.conv_head[2](self.conv_head[1](hidden))
-            out = out.unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, C, T, H, W)
-        if cfg.output_base:
-            i = cfg.cond_names.index(cfg.output_base)
-            base = cond[:, 3 * i : 3 * i + 3]  # (B, 3, T, H, W)
-            if colour is not None:  # each object's words re-colour its base pixels
-                colour = colour.unflatten(0, (b, cfg.frames)).transpose(1, 2)  # (B, 6, T, H, W)
-                out = out + base * colour[:, :3] + colour[:, 3:]
-            out = out + base
-        return out
+    def _conv_head(self, feats: torch.Tensor, inp: torch.Tensor, mod: HeadModulation | None) -> torch.Tensor:
+        """Per-frame 3x3 convolutions over [token features (B, F, T, H, W) | the model's
+        input (B, C + Cc + 1, T, H, W)] -> (B, C, T, H, W); ``mod`` (the extension)
+        modulates the hidden layer."""
+        b, t = feats.shape[0], feats.shape[2]
+        frames = torch.cat([feats, inp], dim=1).transpose(1, 2).flatten(0, 1)  # (B*T, F + Cin, H, W)
+        hidden = self.conv_head[0](frames)  # (B*T, Ch, H, W)
+        if mod is not None:
+            hidden = mod.modulate(hidden)
+        out = self.conv_head[2](self.conv_head[1](hidden))  # (B*T, C, H, W)
+        return out.unflatten(0, (b, t)).transpose(1, 2)  # (B, C, T, H, W)
 
     def _patchify(self, x: torch.Tensor) -> torch.Tensor:
         """(B, C, T, H, W) -> (B, N, C*pt*ph*pw), tokens in (t, h, w) row-major order."""
@@ -320,6 +387,7 @@ class VideoDiT(nn.Module):
         return x.reshape(b, gt * gh * gw, c * pt * ph * pw)
 
     def _unpatchify(self, h: torch.Tensor) -> torch.Tensor:
+        """(B, N, pt*ph*pw*F) -> (B, F, T, H, W), the inverse of `_patchify`."""
         gt, gh, gw = self.cfg.grid_shape
         pt, ph, pw = self.cfg.patch_size
         b = h.shape[0]

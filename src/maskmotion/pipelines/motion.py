@@ -13,8 +13,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..models import MotionDiT, euler_sample, object_features, x0_from_velocity
-from ..models.motion_dit import decode_motion
+from ..models import MotionConditions, MotionDiT, decode_motion, euler_sample, object_features, x0_from_velocity
 from ..trajectory import MaskTrajectory, MotionTrack, TrajectoryObject, warp_masks
 from .base import StagePipeline
 from .guidance import guided
@@ -74,17 +73,19 @@ class MotionPipeline(StagePipeline):
             self.text_encoder, [i.local_prompts for i in inputs], [list(range(1, len(i.local_prompts) + 1)) for i in inputs]
         )
         dev = self.device
-        feats, present, text, text_mask, local, owner = (x.to(dev) for x in (feats, present, text, text_mask, local, owner))
+        conditions = MotionConditions(
+            features=feats.to(dev), object_mask=present.to(dev), text_states=text.to(dev), text_mask=text_mask.to(dev),
+            local_states=local.to(dev), local_ids=owner.to(dev),
+        )
         model = self.model
+        # The guidance batch repeats the conditions 1 to 3 times; build each size once.
+        repeated: dict[int, MotionConditions] = {}
 
         def predict(x, t, visual, use_text):
             reps = x.shape[0] // b
-            tm = text_mask.repeat(reps, 1) & use_text[:, None]
-            own = owner.repeat(reps, 1) * use_text[:, None]
-            v = model(
-                x, t, feats.repeat(reps, 1, 1), present.repeat(reps, 1), text.repeat(reps, 1, 1), tm,
-                local.repeat(reps, 1, 1), own, visual,
-            )
+            if reps not in repeated:
+                repeated[reps] = conditions.repeat(reps)
+            v = model(x, t, repeated[reps].dropped(visual=visual, text=use_text))
             return x0_from_velocity(x, v, t)
 
         gen = generator if generator is not None else torch.Generator().manual_seed(0)

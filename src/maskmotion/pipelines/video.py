@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..models import VideoDiT, euler_sample
+from ..models import VideoConditions, VideoDiT, euler_sample
 from ..render import fit_tracks, flow_render, warp_preview
 from ..trajectory import MaskTrajectory, MotionTrack
 from .base import StagePipeline
@@ -97,23 +97,25 @@ class VideoPipeline(StagePipeline):
             [torch.from_numpy(i.trajectory.ids) for i in inputs], [max(i.trajectory.object_ids, default=0) for i in inputs]
         ) if cfg.needs_groups else None
         ids = torch.stack([torch.from_numpy(i.trajectory.ids) for i in inputs]) if cfg.needs_ids else None
-        text, text_mask, local, owner = (x.to(dev) for x in (text, text_mask, local, owner))
-        groups = groups.to(dev) if groups is not None else None
+        conditions = VideoConditions(
+            images=cond,
+            text_states=text.to(dev),
+            text_mask=text_mask.to(dev),
+            groups=groups.to(dev) if groups is not None else None,
+            local_states=local.to(dev),
+            local_ids=owner.to(dev),
+            trajectory_ids=ids.to(dev) if ids is not None else None,
+        )
         b = len(inputs)
-        # Repeated groups are built once per guidance batch size, so their attention
-        # plans are cached across all denoising steps.
-        repeated: dict[int, object] = {}
+        # The guidance batch repeats the conditions 1 to 3 times; building each size once
+        # also caches the repeated groups' attention plans across all denoising steps.
+        repeated: dict[int, VideoConditions] = {}
 
         def predict(x, t, visual, use_text):
             reps = x.shape[0] // b
-            if groups is not None and reps not in repeated:
-                repeated[reps] = groups.repeat(reps)
-            return model(
-                x, t, cond.repeat(reps, 1, 1, 1, 1), text.repeat(reps, 1, 1), text_mask.repeat(reps, 1) & use_text[:, None],
-                repeated.get(reps),
-                local.repeat(reps, 1, 1), owner.repeat(reps, 1) * use_text[:, None], visual,
-                None if ids is None else ids.to(dev).repeat(reps, 1, 1, 1),
-            )
+            if reps not in repeated:
+                repeated[reps] = conditions.repeat(reps)
+            return model(x, t, repeated[reps].dropped(visual=visual, text=use_text))
 
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         noise = torch.randn(b, cfg.out_channels, cfg.frames, cfg.height, cfg.width, generator=gen).to(dev)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..models.motion_dit import encode_motion, object_features
+from ..models.motion_features import encode_motion, object_features
 from ..render import warp_preview
 from ..trajectory import MaskTrajectory, MotionTrack, PALETTE
 from ..data.sprites import Scene

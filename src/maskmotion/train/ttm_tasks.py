@@ -21,7 +21,9 @@ import torch
 from ..data.sprites import SpritesConfig, generate_scene
 from ..data.sprites.splits import seed_at, seeds_for
 from ..eval.sprites import evaluate_mask_video_model, evaluate_motion_model, evaluate_video_model, summarise_objects
-from ..models import MotionDiT, VideoDiT, interpolate, motion_config, sample_times, video_config
+from ..models import (
+    MotionConditions, MotionDiT, VideoConditions, VideoDiT, interpolate, motion_config, sample_times, video_config,
+)
 from ..models.io import save_model
 from ..pipelines.inputs import concat_local_states, to_model_range, video_condition
 from ..text import TextEncoder, pad_states
@@ -256,10 +258,11 @@ class MotionTask(_SceneTask):
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         t = sample_times(b, generator, x0.device)
         keep_visual, keep_text = (m.to(x0.device) for m in self.drop_masks(b, generator))
-        v = model(
-            interpolate(x0, noise, t), t, batch["features"], batch["present"], batch["text"],
-            batch["text_mask"] & keep_text[:, None], batch["local"], batch["owner"] * keep_text[:, None], keep_visual,
+        cond = MotionConditions(
+            features=batch["features"], object_mask=batch["present"], text_states=batch["text"],
+            text_mask=batch["text_mask"], local_states=batch["local"], local_ids=batch["owner"],
         )
+        v = model(interpolate(x0, noise, t), t, cond.dropped(visual=keep_visual, text=keep_text))
         err = (v - (noise - x0)).square().mean(dim=(2, 3))  # (B, L)
         loss = (err * batch["present"]).sum() / batch["present"].sum()
         return loss, {}
@@ -352,11 +355,12 @@ class VideoTask(_SceneTask):
         t = sample_times(b, generator, dev)
         keep_visual, keep_text = (m.to(dev) for m in self.drop_masks(b, generator))
         groups = batch.get("groups")
-        pred = model(
-            interpolate(x0, noise, t), t, batch["cond"], batch["text"], batch["text_mask"] & keep_text[:, None],
-            groups.to(dev) if groups is not None else None, batch["local"], batch["owner"] * keep_text[:, None], keep_visual,
-            batch["ids"].to(dev) if self.model_config.needs_ids else None,
+        cond = VideoConditions(
+            images=batch["cond"], text_states=batch["text"], text_mask=batch["text_mask"],
+            groups=groups.to(dev) if groups is not None else None, local_states=batch["local"], local_ids=batch["owner"],
+            trajectory_ids=batch["ids"].to(dev) if self.model_config.needs_ids else None,
         )
+        pred = model(interpolate(x0, noise, t), t, cond.dropped(visual=keep_visual, text=keep_text))
         ids = batch["ids"].to(dev)
         objects = (ids > 0) | (ids[:, :1] > 0)  # (B, T, H, W): current and first-frame object pixels
         weight = 1.0 + self.opts.object_weight * objects[:, None].float()  # (B, 1, T, H, W)
