@@ -2,16 +2,17 @@
 
 Exit codes: 0 ok, 2 bad input (one line naming the problem and the fix), 1 internal
 error.
+
+Each command imports what it needs when it runs, so `maskmotion --help` and argument
+errors do not wait for torch to load.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-import os
-import shutil
+import math
 import sys
-import tempfile
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -21,7 +22,7 @@ from .errors import InputError
 logger = logging.getLogger("maskmotion")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-BACKBONE_CHOICES = ("ttm", "wan", "animatediff")
+BACKBONE_CHOICES = ("small", "wan", "animatediff")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -148,8 +149,10 @@ def _add_scene_arguments(p: argparse.ArgumentParser, drags: bool = True) -> None
 def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, motion: bool = True, video: bool = True) -> None:
     if renderer:
         p.add_argument(
-            "--renderer", choices=["model", "warp"], default="model",
-            help=f"model: stage 2 renders the video (default). {WARP_HELP}",
+            "--renderer", choices=["auto", "model", "warp"], default="auto",
+            help="auto (default): the stage-2 model where the image suits it, else warp (the bundled small "
+            "model suits only the synthetic scenes it was trained on: a photo gets warp, and the log says why). "
+            f"model: stage 2 renders the video. {WARP_HELP}",
         )  # fmt: skip
     p.add_argument("--steps", type=int, help="sampler steps per stage (default: each stage's own)")
     p.add_argument("--seed", type=int, default=0, help="seed; the same seed gives the same video on CPU (default 0)")
@@ -164,9 +167,9 @@ def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, moti
     )  # fmt: skip
     p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text model (default: bundled MiniLM)")
     p.add_argument(
-        "--backbone", choices=BACKBONE_CHOICES, default="ttm",
-        help="ttm: the bundled small model (--model, default); wan or animatediff: TTM on that real backbone, "
-        "from --weights (see docs/backbones.md)",
+        "--backbone", choices=BACKBONE_CHOICES, default="small",
+        help="small: the bundled small TTM model (--model, default); wan or animatediff: TTM on that real "
+        "backbone, from --weights (see docs/backbones.md)",
     )  # fmt: skip
     p.add_argument(
         "--weights", type=Path, metavar="PATH",
@@ -241,61 +244,6 @@ def _add_render(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
     p.set_defaults(run=_run_render)
 
 
-class _Outputs:
-    """A command's output files, written into a hidden folder beside them and moved into
-    place together only when the whole run succeeded: a failure leaves none behind."""
-
-    def __init__(self, paths: dict[str, Path]) -> None:
-        self.paths = paths
-        parents = {p.parent for p in paths.values()}
-        for parent in parents:
-            if not parent.exists():
-                raise InputError(f"output folder {parent} does not exist; create it first (mkdir -p {parent})")
-            if not parent.is_dir():
-                raise InputError(f"{parent} is not a folder; choose another --out")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise InputError(f"cannot write to {parent} (permission denied); choose another --out")
-        for p in paths.values():
-            if p.is_dir():
-                raise InputError(f"{p} is a folder; choose another --out")
-        first = next(iter(paths.values()))
-        try:
-            self.folder = Path(tempfile.mkdtemp(prefix=f".{first.name}.", suffix=".tmp", dir=first.parent))
-        except OSError as exc:
-            raise InputError(f"cannot write to {first.parent} ({exc.strerror}); choose another --out") from None
-
-    def tmp(self, key: str) -> Path:
-        return self.folder / self.paths[key].name
-
-    def __enter__(self) -> "_Outputs":
-        return self
-
-    def __exit__(self, exc_type, exc, tb) -> None:
-        try:
-            if exc_type is None:
-                for key, final in self.paths.items():
-                    os.replace(self.tmp(key), final)
-        finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
-
-
-def _output_paths(out: Path, kinds: Sequence[str], video: bool) -> dict[str, Path]:
-    """OUT.mp4 -> OUT.mp4, OUT.trajectory.mp4, OUT.overlay.mp4, OUT.trajectory.npz, OUT.plan.json."""
-    suffix = out.suffix.lower()
-    if video and suffix not in (".mp4", ".gif"):
-        raise InputError(f"--out {out} must end in .mp4 or .gif, e.g. --out dog.mp4")
-    ext = suffix if suffix in (".mp4", ".gif") else ".mp4"
-    stem = out.with_suffix("") if suffix in (".mp4", ".gif") else out
-    names = {
-        "video": out,
-        "trajectory_video": Path(f"{stem}.trajectory{ext}"),
-        "overlay": Path(f"{stem}.overlay{ext}"),
-        "trajectory": Path(f"{stem}.trajectory.npz"),
-        "record": Path(f"{stem}.plan.json"),
-    }
-    return {k: names[k] for k in kinds}
-
-
 def _device(name: str) -> str:
     import torch
 
@@ -306,54 +254,19 @@ def _device(name: str) -> str:
     return name
 
 
-def _check_prompt(prompt: str | None, flag: str = "--prompt") -> None:
-    if prompt is None:
-        raise InputError(f"{flag} is missing; describe the video, e.g. {flag} 'the dog jumps'")
-    if not prompt.strip():
-        raise InputError(f"{flag} is empty; describe the video, e.g. {flag} 'the dog jumps'")
-
-
-def _scene_plan(args: argparse.Namespace, image, device: str):
-    """The plan: loaded from --plan, or made from --prompt and the marked objects."""
-    from .pipelines.animate import load_plan_file
-    from .plan import first_frame_objects, make_planner, parse_box_arg, parse_object_arg, plan_scene
-
-    if args.plan_file is not None:
-        given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object)) if v]
-        if given:
-            raise InputError(f"--plan holds the prompts already: drop {' and '.join(given)}, or edit the plan file")
-        plan = load_plan_file(args.plan_file)
-        if plan.size != image.shape[:2]:
-            raise InputError(
-                f"the plan {args.plan_file} is for a {plan.size[1]}x{plan.size[0]} image but {args.image} is "
-                f"{image.shape[1]}x{image.shape[0]}; use the image it was planned on"
-            )
-        return plan
-    _check_prompt(args.prompt)
-    hints = [parse_object_arg(s) for s in args.object]
-    boxes = [parse_box_arg(s) for s in args.box]
-    ids, objects = first_frame_objects(
-        image, args.masks, boxes, hints, args.segment, args.sam2_checkpoint, args.sam2_config, device
-    )
-    plan = plan_scene(args.prompt, ids, objects, make_planner(args.planner, args.llm_url, args.llm_model))
-    logger.info("plan (%s): %s", plan.source, plan.motion_prompt)
-    for o in plan.objects:
-        logger.info("  %d %s: %s", o.id, o.name, o.local_prompt)
-    return plan
-
-
 def _check_numbers(args: argparse.Namespace) -> None:
     """Plain range checks, before any file is read."""
     if getattr(args, "frames", None) is not None and args.frames < 2:
         raise InputError(f"--frames must be at least 2, got {args.frames}")
     if args.steps is not None and args.steps < 1:
         raise InputError(f"--steps must be at least 1, got {args.steps}")
-    if args.seed < 0:
-        raise InputError(f"--seed must be 0 or more, got {args.seed}")
+    if not 0 <= args.seed < 2**63:
+        raise InputError(f"--seed must be from 0 to 2**63 - 1, got {args.seed}")
     if getattr(args, "max_size", 512) < 16:
         raise InputError(f"--max-size must be at least 16, got {args.max_size}")
-    if getattr(args, "fps", 8.0) <= 0:
-        raise InputError(f"--fps must be positive, got {args.fps}")
+    fps = getattr(args, "fps", 8.0)
+    if not math.isfinite(fps) or fps <= 0:
+        raise InputError(f"--fps must be a positive number, got {fps}")
 
 
 def _quiet_libraries() -> None:
@@ -369,17 +282,17 @@ def _quiet_libraries() -> None:
 def _check_backbone(args: argparse.Namespace) -> None:
     """--backbone and --weights agree, and a real backbone's folder is readable (before
     any planning work)."""
-    if args.backbone == "ttm":
+    if args.backbone == "small":
         if args.weights is not None:
             raise InputError(
-                "--weights is for --backbone wan or animatediff; the bundled ttm backbone reads --model "
+                "--weights is for --backbone wan or animatediff; the bundled small backbone reads --model "
                 "(add --backbone wan|animatediff, or drop --weights)"
             )
         return
     ignored = [flag for flag, given in (("--model", args.model != "default"), ("--text-model", args.text_model)) if given]
     if ignored:
         raise InputError(
-            f"{' and '.join(ignored)} belong to the bundled ttm backbone; --backbone {args.backbone} reads its models "
+            f"{' and '.join(ignored)} belong to the bundled small backbone; --backbone {args.backbone} reads its models "
             "and text encoder from --weights (drop them)"
         )
     if args.weights is None:
@@ -392,54 +305,81 @@ def _check_backbone(args: argparse.Namespace) -> None:
     read_backbone_config(args.weights, args.backbone)
 
 
-def _dtype(name: str):
-    import torch
+def _check_model_folders(args: argparse.Namespace, motion: bool, video: bool) -> None:
+    """Find the bundled model folders that are surely needed before planning (GrabCut on a
+    big photo takes a while); their weights are checked when they load."""
+    from .weights import resolve_model_folder
 
-    return None if name == "auto" else getattr(torch, name)
+    if args.backbone == "small":
+        if video:
+            resolve_model_folder(args.model, "video")
+        if motion:
+            resolve_model_folder(args.model, "motion")
 
 
 def _load_pipeline(args: argparse.Namespace, stages: Sequence[str], device: str):
+    import torch
+
     from .pipelines import AnimatePipeline
 
     _quiet_libraries()
-    if args.backbone != "ttm":
-        from .pipelines.backbone_animate import BackboneAnimatePipeline
-
-        _check_backbone(args)
-        if stages:
-            logger.info("loading %s (%s) from %s on %s", " and ".join(stages), args.backbone, args.weights, device)
-        pipe = BackboneAnimatePipeline.from_pretrained(
-            args.weights, device, dtype=_dtype(args.dtype), stages=stages, backbone=args.backbone
-        )
-        pipe.set_progress_bar_config(disable=args.quiet)
-        return pipe
+    source = args.model if args.backbone == "small" else args.weights
     if stages:
-        logger.info("loading %s from %s on %s", " and ".join(stages), args.model, device)
-    pipe = AnimatePipeline.from_pretrained(args.model, device, stages=stages, text_model=args.text_model)
+        logger.info("loading %s (%s) from %s on %s", " and ".join(stages), args.backbone, source, device)
+    dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
+    pipe = AnimatePipeline.from_pretrained(
+        source, device, stages=stages, text_model=args.text_model, backbone=args.backbone, dtype=dtype
+    )
     pipe.set_progress_bar_config(disable=args.quiet)
     return pipe
 
 
-def _plan_and_drags(args: argparse.Namespace, device: str):
-    from .pipelines.animate import parse_drag_arg, resolve_drags
-    from .plan import load_image
-    from .weights import resolve_model_folder
+def _scene(args: argparse.Namespace, device: str):
+    """Step 1: the image and its plan, loaded from --plan or made from the marks."""
+    from .pipelines import AnimatePipeline
+    from .pipelines.outputs import load_plan_file
+    from .plan import load_image, parse_box_arg, parse_object_arg
 
     image = load_image(args.image)
+    if args.plan_file is not None:
+        given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object)) if v]
+        if given:
+            raise InputError(f"--plan holds the prompts already: drop {' and '.join(given)}, or edit the plan file")
+        plan = load_plan_file(args.plan_file)
+        if plan.size != image.shape[:2]:
+            raise InputError(
+                f"the plan {args.plan_file} is for a {plan.size[1]}x{plan.size[0]} image but {args.image} is "
+                f"{image.shape[1]}x{image.shape[0]}; use the image it was planned on"
+            )
+        return AnimatePipeline().plan(image, plan=plan)
+    if args.prompt is None or not args.prompt.strip():
+        what = "missing" if args.prompt is None else "empty"
+        raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
+    planner = "rules"
+    if args.planner == "llm":
+        from .plan import make_planner
+
+        planner = make_planner("llm", args.llm_url, args.llm_model)
+    return AnimatePipeline().plan(
+        image, args.prompt, masks=args.masks, boxes=[parse_box_arg(b) for b in args.box],
+        objects=[parse_object_arg(o) for o in args.object], planner=planner, segment=args.segment,
+        sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config, device=device,
+    )  # fmt: skip
+
+
+def _drags(args: argparse.Namespace) -> dict:
+    from .pipelines.animate import parse_drag_arg
+
     drags = dict(parse_drag_arg(d) for d in args.drag)
     if len(drags) != len(args.drag):
         raise InputError("an object is dragged twice; give one --drag per object")
-    # Find the model folders that are surely needed before planning (GrabCut on a big
-    # photo takes a while); their weights are checked when they load.
-    _check_backbone(args)
-    if args.backbone == "ttm":
-        if getattr(args, "renderer", None) == "model":
-            resolve_model_folder(args.model, "video")
-        if not drags:
-            resolve_model_folder(args.model, "motion")
-    plan = _scene_plan(args, image, device)
-    dragged = resolve_drags(plan, drags)
-    return image, plan, drags, dragged
+    return drags
+
+
+def _motion_stages(scene, drags: dict) -> list[str]:
+    from .pipelines.animate import resolve_drags
+
+    return ["motion"] if len(resolve_drags(scene.plan, drags)) < len(scene.plan.objects) else []
 
 
 def _inputs_record(args: argparse.Namespace, image) -> dict:
@@ -450,65 +390,68 @@ def _inputs_record(args: argparse.Namespace, image) -> dict:
     }
 
 
+def _finish(paths: dict) -> None:
+    for p in paths.values():
+        print(f"wrote {p}")
+
+
 def _run_animate(args: argparse.Namespace) -> None:
-    from .pipelines.animate import overlay, run_record, write_run_record
-    from .video import write_video
+    from .pipelines.outputs import ANIMATE_OUTPUTS, OutputFiles, output_paths, run_record, write_result, write_run_record
 
     _check_numbers(args)
-    paths = _output_paths(args.out, ("video", "trajectory_video", "overlay", "trajectory", "record"), video=True)
-    with _Outputs(paths) as outputs:
+    paths = output_paths(args.out, ANIMATE_OUTPUTS)
+    with OutputFiles(paths) as files:
         device = _device(args.device)
-        image, plan, drags, dragged = _plan_and_drags(args, device)
-        stages = ["motion"] if len(dragged) < len(plan.objects) else []
-        stages += ["video"] if args.renderer == "model" else []
+        _check_backbone(args)
+        drags = _drags(args)
+        _check_model_folders(args, motion=not drags, video=args.renderer == "model")
+        scene = _scene(args, device)
+        stages = _motion_stages(scene, drags) + ([] if args.renderer == "warp" else ["video"])
         pipe = _load_pipeline(args, stages, device)
         result = pipe(
-            image, plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
+            scene.image, scene.plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
             motion_guidance=args.motion_guidance, video_guidance=args.video_guidance, seed=args.seed,
             renderer=args.renderer, max_size=args.max_size, fps=args.fps,
         )  # fmt: skip
-        write_video(outputs.tmp("video"), result.video, fps=args.fps)
-        write_video(outputs.tmp("trajectory_video"), result.trajectory.render(), fps=args.fps)
-        write_video(outputs.tmp("overlay"), overlay(result.video, result.trajectory), fps=args.fps)
-        result.trajectory.save(outputs.tmp("trajectory"))
-        record = run_record(
-            "animate", {**result.settings, "device": device}, plan, _inputs_record(args, image), pipe.model_info, args.argv
-        )
-        write_run_record(outputs.tmp("record"), record)
-    for p in paths.values():
-        print(f"wrote {p}")
+        write_result(files, result, fps=args.fps)
+        settings = {**result.settings, "device": device}
+        record = run_record("animate", settings, scene.plan, _inputs_record(args, scene.image), pipe.model_info, args.argv)
+        write_run_record(files.tmp("record"), record)
+    _finish(paths)
 
 
 def _run_plan(args: argparse.Namespace) -> None:
-    from .pipelines.animate import run_record, write_run_record
+    from .pipelines.outputs import PLAN_OUTPUTS, OutputFiles, output_paths, run_record, write_result, write_run_record
 
     _check_numbers(args)
-    paths = _output_paths(args.out, ("trajectory", "trajectory_video", "record"), video=False)
-    with _Outputs(paths) as outputs:
+    paths = output_paths(args.out, PLAN_OUTPUTS)
+    with OutputFiles(paths) as files:
         device = _device(args.device)
-        image, plan, drags, dragged = _plan_and_drags(args, device)
-        stages = ["motion"] if len(dragged) < len(plan.objects) else []
-        pipe = _load_pipeline(args, stages, device)
-        result = pipe.plan_trajectory(
-            image, plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
-            motion_guidance=args.motion_guidance, seed=args.seed, max_size=args.max_size, fps=args.fps,
+        _check_backbone(args)
+        drags = _drags(args)
+        _check_model_folders(args, motion=not drags, video=False)
+        scene = _scene(args, device)
+        pipe = _load_pipeline(args, _motion_stages(scene, drags), device)
+        result = pipe.motion(
+            scene, drags, num_frames=args.frames, num_inference_steps=args.steps, guidance=args.motion_guidance,
+            seed=args.seed, max_size=args.max_size, fps=args.fps,
         )  # fmt: skip
-        result.trajectory.save(outputs.tmp("trajectory"))
-        result.trajectory.save(outputs.tmp("trajectory_video"))
-        record = run_record(
-            "plan", {**result.settings, "device": device}, plan, _inputs_record(args, image), pipe.model_info, args.argv
-        )
-        write_run_record(outputs.tmp("record"), record)
-    for p in paths.values():
-        print(f"wrote {p}")
+        write_result(files, result, fps=args.fps)
+        settings = {**result.settings, "device": device}
+        record = run_record("plan", settings, scene.plan, _inputs_record(args, scene.image), pipe.model_info, args.argv)
+        write_run_record(files.tmp("record"), record)
+    _finish(paths)
 
 
-def _render_trajectory(args: argparse.Namespace):
-    """The trajectory with names and prompts from --plan and --object; the plan (or None)."""
-    from .pipelines.animate import load_plan_file
-    from .plan import parse_object_arg
+def _render_scene(args: argparse.Namespace):
+    """The scene and trajectory of `render`: names and prompts from --plan, the trajectory
+    file, --prompt and --object."""
+    from .pipelines import Scene
+    from .pipelines.outputs import load_plan_file
+    from .plan import load_image, parse_object_arg
     from .trajectory import MaskTrajectory, TrajectoryObject
 
+    image = load_image(args.image)
     traj = MaskTrajectory.load(args.trajectory)
     if not traj.objects:
         raise InputError(
@@ -525,7 +468,8 @@ def _render_trajectory(args: argparse.Namespace):
                 f"the trajectory holds object id(s) {unknown} that the plan {args.plan_file} does not; "
                 "use the plan the trajectory was made from"
             )
-        traj = traj.replace(objects=[TrajectoryObject(i, by_id[i].name, by_id[i].local_prompt) for i in traj.object_ids])
+        objects = [TrajectoryObject(i, by_id[i].name, by_id[i].local_prompt) for i in traj.object_ids]
+        traj = traj.replace(objects=objects)
     prompts = {}
     for text in args.object:
         hint = parse_object_arg(text)
@@ -539,36 +483,36 @@ def _render_trajectory(args: argparse.Namespace):
     for o in traj.objects:
         if not o.prompt.strip():
             logger.warning("object %d (%s) has no local prompt; give one with --object or --plan", o.id, o.name)
-    return traj, plan
+    prompt = args.prompt if args.prompt is not None else (plan.global_prompt if plan is not None else None)
+    if prompt is None or not prompt.strip():
+        what = "missing" if prompt is None else "empty"
+        raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
+    return Scene.for_trajectory(image, traj, prompt, plan), traj
 
 
 def _run_render(args: argparse.Namespace) -> None:
-    from .pipelines.animate import overlay, run_record, write_run_record
-    from .plan import load_image
-    from .video import write_video
+    from .pipelines.outputs import RENDER_OUTPUTS, OutputFiles, output_paths, run_record, write_result, write_run_record
 
     _check_numbers(args)
-    paths = _output_paths(args.out, ("video", "overlay", "record"), video=True)
-    with _Outputs(paths) as outputs:
+    paths = output_paths(args.out, RENDER_OUTPUTS)
+    with OutputFiles(paths) as files:
         device = _device(args.device)
         _check_backbone(args)
-        image = load_image(args.image)
-        traj, plan = _render_trajectory(args)
-        prompt = args.prompt if args.prompt is not None else (plan.global_prompt if plan is not None else None)
-        _check_prompt(prompt)
-        pipe = _load_pipeline(args, ["video"] if args.renderer == "model" else [], device)
-        video, settings = pipe.render(
-            image, traj, prompt, renderer=args.renderer, num_inference_steps=args.steps,
-            video_guidance=args.video_guidance, seed=args.seed,
+        if args.renderer == "model":
+            _check_model_folders(args, motion=False, video=True)
+        scene, traj = _render_scene(args)
+        pipe = _load_pipeline(args, [] if args.renderer == "warp" else ["video"], device)
+        result = pipe.render(
+            scene, traj, renderer=args.renderer, num_inference_steps=args.steps, guidance=args.video_guidance,
+            seed=args.seed,
         )  # fmt: skip
-        write_video(outputs.tmp("video"), video, fps=traj.fps)
-        write_video(outputs.tmp("overlay"), overlay(video, traj), fps=traj.fps)
-        inputs = {"image": str(args.image), "image_size": list(image.shape[:2]), "trajectory": str(args.trajectory),
-                  "prompt": prompt, "local_prompts": {o.name: o.prompt for o in traj.objects}}  # fmt: skip
-        settings = {**settings, "num_frames": traj.num_frames, "size": list(traj.size), "device": device}
-        write_run_record(outputs.tmp("record"), run_record("render", settings, plan, inputs, pipe.model_info, args.argv))
-    for p in paths.values():
-        print(f"wrote {p}")
+        write_result(files, result, fps=traj.fps)
+        inputs = {"image": str(args.image), "image_size": list(scene.image.shape[:2]), "trajectory": str(args.trajectory),
+                  "prompt": scene.plan.global_prompt, "local_prompts": {o.name: o.prompt for o in traj.objects}}  # fmt: skip
+        settings = {**result.settings, "num_frames": traj.num_frames, "size": list(traj.size), "device": device}
+        plan = scene.plan if scene.plan.source != "trajectory" else None
+        write_run_record(files.tmp("record"), run_record("render", settings, plan, inputs, pipe.model_info, args.argv))
+    _finish(paths)
 
 
 def _add_export(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

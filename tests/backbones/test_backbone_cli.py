@@ -51,7 +51,7 @@ def test_plan_then_render_with_animatediff(weights, scene, tmp_path, capsys):
         (("--backbone", "wan", "--weights", "{missing}"), "does not exist"),
         (("--backbone", "wan", "--weights", "{animatediff}"), "holds 'animatediff' weights, not 'wan'"),
         (("--weights", "{wan}"), "--weights is for --backbone wan or animatediff"),
-        (("--backbone", "wan", "--weights", "{wan}", "--model", "default-x"), "--model belong to the bundled ttm"),
+        (("--backbone", "wan", "--weights", "{wan}", "--model", "default-x"), "--model belong to the bundled small"),
     ],
 )
 def test_bad_backbone_input_is_a_clear_error(extra, message, weights, scene, tmp_path, capsys):

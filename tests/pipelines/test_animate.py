@@ -1,17 +1,19 @@
-"""AnimatePipeline on tiny random models: geometry, drags, seeds, renderers, folders."""
+"""AnimatePipeline on tiny random models: the steps, geometry, drags, seeds, renderers, folders."""
 
 import numpy as np
 import pytest
 import torch
+from nonrigid_motion import NonRigidMotion, is_rigid
 
 from maskmotion.data.sprites import SpritesConfig, generate_scene
 from maskmotion.errors import InputError
 from maskmotion.models import MotionDiT, VideoDiT, motion_config, video_config
-from maskmotion.pipelines import AnimatePipeline, MotionPipeline, VideoPipeline
-from maskmotion.pipelines.animate import load_plan_file, output_size, overlay, run_record, write_run_record
+import maskmotion.pipelines.stages as stages
+from maskmotion.pipelines import AnimatePipeline, MotionPipeline, Scene, VideoPipeline
+from maskmotion.pipelines.outputs import load_plan_file, overlay, run_record, write_run_record
 from maskmotion.plan import ObjectRequest, plan_scene
 from maskmotion.text import tiny_text_encoder
-from maskmotion.trajectory import DragPath, warp_masks
+from maskmotion.trajectory import DragPath, output_size, warp_masks
 
 torch.set_num_threads(1)
 
@@ -61,6 +63,7 @@ def test_animate_shapes_seeds_and_settings(pipe, scene, plan):
     assert not np.array_equal(a.video, other.video)
     s = a.settings
     assert s["seed"] == 3 and s["renderer"] == "model" and s["num_frames"] == 4 and s["size"] == [16, 16]
+    assert s["motion"]["kind"] == "small" and s["video"]["kind"] == "small"
     assert s["motion"]["num_inference_steps"] == 2 and s["motion"]["text_guidance_scale"] == 1.5
     assert s["video"]["num_inference_steps"] == 2 and s["dragged"] == []
     pt = pipe(scene.first_frame, plan, num_inference_steps=1, output_type="pt", renderer="warp")
@@ -69,18 +72,23 @@ def test_animate_shapes_seeds_and_settings(pipe, scene, plan):
 
 def test_plan_then_render_equals_one_call(pipe, scene, plan):
     whole = pipe(scene.first_frame, plan, num_inference_steps=2, seed=5, video_guidance=(1.5, 2.0))
-    planned = pipe.plan_trajectory(scene.first_frame, plan, num_inference_steps=2, seed=5)
-    video, settings = pipe.render(scene.first_frame, planned.trajectory, plan.global_prompt,
-                                  num_inference_steps=2, seed=5, video_guidance=(1.5, 2.0))  # fmt: skip
+    step = Scene(scene.first_frame, plan)
+    planned = pipe.motion(step, num_inference_steps=2, seed=5)
+    rendered = pipe.render(step, planned, num_inference_steps=2, seed=5, guidance=(1.5, 2.0))
     assert np.array_equal(whole.trajectory.ids, planned.trajectory.ids)
-    assert np.array_equal(whole.video, video)
+    assert np.array_equal(whole.video, rendered.video)
+    settings = rendered.settings["video"]
     assert settings["visual_guidance_scale"] == 1.5 and settings["text_guidance_scale"] == 2.0
+    # A trajectory saved and loaded again (with its tracks) renders the same video.
+    again = pipe.render(step, planned.trajectory, num_inference_steps=2, seed=5, guidance=(1.5, 2.0))
+    assert np.array_equal(again.video, rendered.video)
 
 
 def test_drag_replaces_stage_1_for_its_object_only(pipe, scene, plan):
-    free = pipe.plan_trajectory(scene.first_frame, plan, num_inference_steps=2, seed=1)
+    step = Scene(scene.first_frame, plan)
+    free = pipe.motion(step, num_inference_steps=2, seed=1)
     drag = DragPath.parse("3,3 7,3 9,5 9,8")
-    dragged = pipe.plan_trajectory(scene.first_frame, plan, {"yellow crescent": drag}, num_inference_steps=2, seed=1)
+    dragged = pipe.motion(step, {"yellow crescent": drag}, num_inference_steps=2, seed=1)
     assert np.allclose(dragged.tracks[1].dx, [0, 4, 6, 6]) and np.allclose(dragged.tracks[1].dy, [0, 0, 2, 5])
     assert np.allclose(dragged.tracks[2].as_array(), free.tracks[2].as_array())  # stage 1 still moves the other
     alone = warp_masks(np.where(scene.first_ids == 1, 1, 0).astype(np.uint8), {1: drag.track(4)}, 4) == 1
@@ -96,7 +104,8 @@ def test_drag_replaces_stage_1_for_its_object_only(pipe, scene, plan):
     with pytest.raises(InputError, match="no stage-1 model"):
         bare(scene.first_frame, plan, {"yellow crescent": drag}, renderer="warp")
     with pytest.raises(InputError, match="no stage-2 model"):
-        bare(scene.first_frame, plan, {"yellow crescent": drag, 2: drag})
+        bare(scene.first_frame, plan, {"yellow crescent": drag, 2: drag}, renderer="model")
+    assert bare(scene.first_frame, plan, {"yellow crescent": drag, 2: drag}).settings["renderer"] == "warp"
 
 
 def test_any_image_size_comes_back_at_its_aspect(pipe):
@@ -105,8 +114,9 @@ def test_any_image_size_comes_back_at_its_aspect(pipe):
     ids = np.zeros((90, 150), np.uint8)
     ids[20:50, 20:60], ids[40:80, 90:140] = 1, 2
     plan = plan_scene("the ball rolls right while the box falls", ids, [ObjectRequest(1, "ball"), ObjectRequest(2, "box")])
-    out = pipe(image, plan, num_inference_steps=1, seed=0)
+    out = pipe(image, plan, num_inference_steps=1, seed=0, renderer="model")
     assert out.video.shape == (4, 90, 150, 3) and out.trajectory.size == (90, 150)
+    assert out.settings["renderer"] == "model" and out.settings["video"]["canvas"] == [16, 16]
     assert np.array_equal(out.trajectory.ids[0], ids)
     small = pipe(image, plan, num_inference_steps=1, seed=0, max_size=60, renderer="warp",
                  drags={"ball": DragPath.parse("0,0 100,0")}, num_frames=6)  # fmt: skip
@@ -135,26 +145,27 @@ def test_bad_input_is_rejected_before_any_model_runs(pipe, scene, plan):
         with pytest.raises(InputError, match=message):
             pipe(**args, callback_on_step_end=cb)
     assert calls == []
-    traj = pipe.plan_trajectory(scene.first_frame, plan, num_inference_steps=1).trajectory
+    traj = pipe.motion(Scene(scene.first_frame, plan), num_inference_steps=1).trajectory
+    wide = np.zeros((16, 40, 3), np.uint8)
     with pytest.raises(InputError, match="aspect ratio"):
-        pipe.render(np.zeros((16, 40, 3), np.uint8), traj, "x")
+        pipe.render(Scene.for_trajectory(wide, traj, "x"), traj)
     with pytest.raises(InputError, match="prompt is empty"):
-        pipe.render(scene.first_frame, traj, "  ")
+        pipe.plan(scene.first_frame, "  ", masks=scene.first_ids)
 
 
 def test_save_and_load_pretrained(tmp_path, pipe, scene, plan):
     folder = pipe.save_pretrained(tmp_path / "model")
     assert (folder / "motion" / "model.safetensors").is_file() and (folder / "video" / "config.json").is_file()
-    loaded = AnimatePipeline.from_pretrained(folder, text_encoder=pipe.motion.text_encoder)
+    loaded = AnimatePipeline.from_pretrained(folder, text_encoder=pipe.motion_stage.pipe.text_encoder)
     a = pipe(scene.first_frame, plan, num_inference_steps=1, seed=2)
     b = loaded(scene.first_frame, plan, num_inference_steps=1, seed=2)
     assert np.array_equal(a.video, b.video)
     assert set(loaded.model_info) == {"name_or_path", "motion", "video"} and len(loaded.model_info["video"]["sha256"]) == 64
-    render_only = AnimatePipeline.from_pretrained(folder, stages=("video",), text_encoder=pipe.motion.text_encoder)
-    assert render_only.motion is None and render_only.video is not None
+    render_only = AnimatePipeline.from_pretrained(folder, stages=("video",), text_encoder=pipe.motion_stage.pipe.text_encoder)
+    assert render_only.motion_stage is None and render_only.video_stage is not None
     assert AnimatePipeline.from_pretrained(tmp_path / "nothing-here", stages=()).model_info["name_or_path"]
     with pytest.raises(InputError, match="not a model folder"):
-        AnimatePipeline.from_pretrained(tmp_path, text_encoder=pipe.motion.text_encoder)
+        AnimatePipeline.from_pretrained(tmp_path, text_encoder=pipe.motion_stage.pipe.text_encoder)
     with pytest.raises(InputError, match="no bundled model"):
         AnimatePipeline.from_pretrained("no-such-model")
 
@@ -168,3 +179,46 @@ def test_overlay_and_run_record(tmp_path, pipe, scene, plan):
     path = write_run_record(tmp_path / "run.plan.json", run_record("animate", out.settings, plan))
     assert load_plan_file(path) == plan
     assert load_plan_file(plan.save(tmp_path / "bare.json")) == plan
+
+
+def test_auto_renderer_keeps_the_model_to_its_own_scenes(pipe, scene, plan):
+    own = pipe(scene.first_frame, plan, num_inference_steps=1, seed=0)
+    assert own.settings["renderer"] == "model" and "why_warp" not in own.settings["video"]
+    photo = np.random.default_rng(1).integers(0, 255, (48, 80, 3), dtype=np.uint8)
+    ids = np.zeros((48, 80), np.uint8)
+    ids[10:30, 10:30] = 1
+    photo_plan = plan_scene("the ball rolls right", ids, [ObjectRequest(1, "ball")])
+    out = pipe(photo, photo_plan, num_inference_steps=1, seed=0)
+    assert out.settings["renderer"] == "warp" and "16x16" in out.settings["video"]["why_warp"]
+    forced = pipe(photo, photo_plan, num_inference_steps=1, seed=0, renderer="model")
+    assert forced.settings["renderer"] == "model"
+
+
+def test_stage_2_receives_stage_1_masks_unchanged(pipe, scene, plan, monkeypatch):
+    chain = AnimatePipeline(NonRigidMotion(frames=4), pipe.video_stage)
+    chain.set_progress_bar_config(disable=True)
+    step = Scene(scene.first_frame, plan)
+    motion = chain.motion(step)
+    assert not is_rigid(motion.trajectory) and motion.trajectory.tracks is None
+
+    seen = []
+    model_pipe = pipe.video_stage.pipe
+
+    class Spy:
+        model, default_steps = model_pipe.model, model_pipe.default_steps
+        default_visual_guidance, default_text_guidance = 1.0, 1.0
+
+        def __call__(self, image, trajectory, *args, **kwargs):
+            seen.append(trajectory)
+            return model_pipe(image, trajectory, *args, **kwargs)
+
+    monkeypatch.setattr(pipe.video_stage, "pipe", Spy())
+    chain.render(step, motion, renderer="model", num_inference_steps=1)
+    # The image is at the model's canvas, so the canvas trajectory is stage 1's, pixel for pixel.
+    assert np.array_equal(seen[-1].ids, motion.trajectory.ids)
+
+    warped = []
+    real_warp = stages.warp_preview
+    monkeypatch.setattr(stages, "warp_preview", lambda f, t, tr: warped.append(t) or real_warp(f, t, tr))
+    chain.render(step, motion, renderer="warp")
+    assert np.array_equal(warped[-1].ids, motion.trajectory.ids)

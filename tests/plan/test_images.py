@@ -3,7 +3,8 @@ import pytest
 from PIL import Image
 
 from maskmotion.errors import InputError
-from maskmotion.plan import fit_to_model, load_image
+from maskmotion.plan import load_image
+from maskmotion.trajectory import fit_to_model
 
 
 def _rgb(h=12, w=20):

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import InputError
 from ..files import atomic_path
+from ..pipelines import MotionResult, Scene
 from .suite import BenchCase, load_suite
 from .variants import MOTION_CONDITIONS, Variant, resolve_variant
 
@@ -176,23 +177,23 @@ class _Pipelines:
     def conditions(self, variant: Variant) -> list[str]:
         if variant.renderer == "reference":
             return []  # not conditioned on stage 1's trajectory
-        pipe = self.render_pipes[variant.name]
-        return list(pipe.video.model.cfg.cond_names) if pipe.video is not None else ["first_frame", "warp"]
+        stage = self.render_pipes[variant.name].video_stage
+        return list(stage.pipe.model.cfg.cond_names) if stage is not None else ["first_frame", "warp"]
 
-    def stage1(self, case: BenchCase, seed: int):
-        return self.planner.plan_trajectory(case.image, case.plan(), num_inference_steps=self.steps, seed=seed)
+    def stage1(self, case: BenchCase, seed: int) -> MotionResult:
+        return self.planner.motion(Scene(case.image, case.plan()), num_inference_steps=self.steps, seed=seed)
 
-    def render(self, variant: Variant, case: BenchCase, planned, seed: int) -> np.ndarray:
+    def render(self, variant: Variant, case: BenchCase, planned: MotionResult, seed: int) -> np.ndarray:
         if variant.renderer == "reference":
             if case.reference_video is None:
                 raise InputError(f"case {case.case_id} has no reference video; drop the 'reference' variant")
             t, h, w = planned.trajectory.ids.shape
             return _match_video(case.reference_video, t, h, w)
-        video, _ = self.render_pipes[variant.name].render(
-            case.image, planned.trajectory, planned.plan.global_prompt, planned.tracks, variant.renderer,
-            num_inference_steps=self.steps, seed=seed,
+        # Every variant renders the scene it was given, whatever its size: no "auto" here.
+        result = self.render_pipes[variant.name].render(
+            planned.scene, planned, renderer=variant.renderer, num_inference_steps=self.steps, seed=seed
         )
-        return video
+        return result.video
 
 
 # ---- scoring ------------------------------------------------------------------------------

@@ -1,36 +1,31 @@
-"""Sampling pipelines: stage 1 (`MotionPipeline`), stage 2 (`VideoPipeline`), and the
-whole chain (`AnimatePipeline`); on real backbones (Wan, AnimateDiff) `BackboneTTM` and
-`BackboneAnimatePipeline`, imported on first use (they import diffusers)."""
+"""Sampling pipelines: the whole chain step by step (`AnimatePipeline`: plan -> motion ->
+render), the stage kinds it composes (`stages`), the compact models' samplers
+(`MotionPipeline`, `VideoPipeline`), a real backbone's weights folder (`BackboneTTM`), and
+the files a run writes (`outputs`)."""
 
-from .animate import AnimatePipeline, AnimatePipelineOutput, TrajectoryOutput
+from .animate import AnimatePipeline, AnimateResult, MotionResult, Scene
+from .backbone import BackboneConfig, BackboneTTM
 from .motion import MotionInputs, MotionPipeline, MotionPipelineOutput
+from .stages import BackboneMotion, BackboneVideo, CompactMotion, CompactVideo, MotionStage, VideoStage, WarpVideo
 from .video import VideoInputs, VideoPipeline
-
-_LAZY = {
-    "BackboneAnimatePipeline": ".backbone_animate",
-    "BackboneConfig": ".backbone",
-    "BackboneTTM": ".backbone",
-}
-
-
-def __getattr__(name: str):  # noqa: ANN202 - module attribute
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "AnimatePipeline",
-    "BackboneAnimatePipeline",
+    "AnimateResult",
     "BackboneConfig",
+    "BackboneMotion",
     "BackboneTTM",
-    "AnimatePipelineOutput",
+    "BackboneVideo",
+    "CompactMotion",
+    "CompactVideo",
     "MotionInputs",
     "MotionPipeline",
     "MotionPipelineOutput",
-    "TrajectoryOutput",
+    "MotionResult",
+    "MotionStage",
+    "Scene",
     "VideoInputs",
     "VideoPipeline",
+    "VideoStage",
+    "WarpVideo",
 ]

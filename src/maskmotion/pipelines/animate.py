@@ -1,24 +1,22 @@
-"""`AnimatePipeline`: the whole TTM chain, plan -> stage 1 -> stage 2, on images of any size.
+"""`AnimatePipeline`: the whole TTM chain, step by step, on images of any size.
 
-    pipe = AnimatePipeline.from_pretrained("path/to/model")     # motion/ and video/
-    out = pipe(image, plan, drags={"dog": DragPath.parse("40,60 90,60")}, seed=0)
-    out.video        # (T, H, W, 3) uint8, at the input's aspect ratio
-    out.trajectory   # the mask trajectory at the same size
+    pipe = AnimatePipeline.from_pretrained("default")           # or backbone="wan", a weights folder
+    scene = pipe.plan(image, "the dog jumps", boxes=[BoxHint("dog", (10, 20, 110, 140))])
+    motion = pipe.motion(scene, drags={"dog": DragPath.parse("40,60 90,60")}, seed=0)
+    result = pipe.render(scene, motion)                          # or pipe(image, plan) for all three
+    result.video        # (T, H, W, 3) uint8, at the input's aspect ratio
+    result.trajectory   # the mask trajectory it was rendered from, same size
 
-Geometry. Every motion is held as a `MotionTrack` per object in the pixels of the
-video being made. Stage 1 runs on a square canvas (`motion_canvas`, the size the motion
-model was trained at): the image and its masks are fitted to it (`fit_to_model`) and the
-sampled tracks are scaled back. Drags are given in input-image pixels. The output video
-has the input's aspect ratio, its long side capped at ``max_size`` (default 512) so a
-phone photo does not become a 4000-pixel video; the trajectory is drawn at that size from
-the tracks. Stage 2 (``renderer="model"``) fits image and trajectory to the video model's
-canvas, renders there, and the result is cut back to the input's aspect ratio and resized
-to the output size. ``renderer="warp"`` needs no stage-2 model: it moves each object's
-pixels along its track at the output size (`maskmotion.render.warp_preview`).
+Each step returns one typed result that the next takes: `plan` a `Scene` (the image and
+its `ScenePlan`), `motion` a `MotionResult` (the `MaskTrajectory` at the output size),
+`render` an `AnimateResult` (the video). Stage kinds do the work (`stages.py`): any
+`MotionStage` for stage 1 and any `VideoStage` for stage 2, one interface for the compact
+models, the real backbones and the model-free warp preview. The trajectory is built once,
+at the output size (the input's aspect ratio, long side at most ``max_size``), and stage 2
+takes it exactly as stage 1 made it; each kind fits it to its own canvas.
 
-`render` is stage 2 alone from a given (possibly edited) trajectory; ``__call__`` is
-`plan_trajectory` followed by `render`, so planning and rendering separately with the
-same seed gives the same video as one call.
+The command line, the benchmark and the web page call these same steps; output files and
+run records are written by `maskmotion.pipelines.outputs`.
 """
 
 from __future__ import annotations
@@ -27,37 +25,61 @@ import hashlib
 import json
 import logging
 import os
-import platform
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-import cv2
 import numpy as np
 import torch
 
-from .. import __version__
 from ..errors import InputError
-from ..files import atomic_dir, atomic_path
+from ..files import atomic_dir
 from ..models import MotionDiT, VideoDiT
 from ..models.io import WEIGHTS_NAME, load_model
-from ..plan import FitMap, PlanError, ScenePlan, fit_to_model
-from ..render import warp_preview
+from ..plan import (
+    BoxHint,
+    ObjectHint,
+    PlannedObject,
+    Planner,
+    ScenePlan,
+    first_frame_objects,
+    load_image,
+    make_planner,
+    plan_scene,
+)
 from ..text import TextEncoder
-from ..trajectory import DragPath, MaskTrajectory, MotionTrack, shift_canvas, warp_masks
+from ..trajectory import (
+    DEFAULT_MAX_SIZE,
+    DragPath,
+    MaskTrajectory,
+    MotionTrack,
+    output_size,
+    overlay_tracks,
+    warp_masks,
+)
 from ..weights import STAGES, resolve_model_folder
+from .backbone import BackboneTTM, read_backbone_config
 from .motion import MotionPipeline
+from .stages import (
+    BackboneMotion,
+    BackboneVideo,
+    CompactMotion,
+    CompactVideo,
+    MotionStage,
+    StepEnd,
+    VideoStage,
+    WarpVideo,
+    first_ids_at,
+)
 from .video import OUTPUT_TYPES, VideoPipeline
 
 logger = logging.getLogger(__name__)
 
-RENDERERS = ("model", "warp")
-#: Long side of the output video when the input is larger (pixels).
-DEFAULT_MAX_SIZE = 512
-#: Square canvas stage 1 runs on: the sprites world's size, which the motion model sees in
-#: training. Motion is normalised by the canvas size, so this fixes only the raster.
-MOTION_CANVAS = 64
+#: Kinds of stage 1 and 2 by the name `from_pretrained` and the command line use.
+BACKBONES = ("small", "wan", "animatediff")
+#: "auto" picks "model" when the stage-2 model suits the image and "warp" otherwise.
+RENDERERS = ("auto", "model", "warp")
 #: Frames when no model fixes the count (all objects dragged and the warp renderer).
 DEFAULT_FRAMES = 16
 DEFAULT_FPS = 8.0
@@ -66,65 +88,119 @@ DEFAULT_FPS = 8.0
 StepCallback = Callable[[str, int, torch.Tensor, torch.Tensor], None]
 
 
+# ---- the steps' results -------------------------------------------------------------------
 @dataclass
-class TrajectoryOutput:
-    """What stage 1 (and the drags) made.
+class Scene:
+    """Step 1's result: the input image and its plan.
 
     Attributes:
-        trajectory: the mask trajectory at the output size (input's aspect ratio).
-        tracks: per object id, its motion in the trajectory's pixels.
-        plan: the plan it was made from.
-        settings: resolved settings (frames, size, seed, stage-1 steps and guidance, which
-            objects were dragged).
+        image: (H, W, 3) uint8, the input at its own size.
+        plan: the `ScenePlan` made on it (first-frame masks at the same size).
     """
 
-    trajectory: MaskTrajectory
-    tracks: dict[int, MotionTrack]
+    image: np.ndarray
     plan: ScenePlan
-    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_image(self.image)
+        if not isinstance(self.plan, ScenePlan):
+            raise InputError(f"plan must be a ScenePlan, got {type(self.plan).__name__}; make one with AnimatePipeline.plan")
+        if self.plan.size != self.image.shape[:2]:
+            raise InputError(
+                f"the plan's masks are {self.plan.size[1]}x{self.plan.size[0]} but the image is "
+                f"{self.image.shape[1]}x{self.image.shape[0]}; plan on this image"
+            )
+
+
+    @classmethod
+    def for_trajectory(
+        cls, image: np.ndarray, trajectory: MaskTrajectory, prompt: str, plan: ScenePlan | None = None
+    ) -> "Scene":
+        """The scene to render a given (possibly edited) trajectory in: ``plan`` with
+        ``prompt`` as its global prompt when it was made on ``image``; otherwise a plan
+        that only names the trajectory's objects (the trajectory is the motion here)."""
+        _check_image(image)
+        if plan is None or plan.size != image.shape[:2]:
+            first = trajectory.resize(*image.shape[:2]).ids[0]
+            objects = tuple(PlannedObject(o.id, o.name, o.prompt.strip() or o.name) for o in trajectory.objects)
+            plan = ScenePlan(prompt, prompt, objects, first, source="trajectory")
+        return cls(image, plan.replace(global_prompt=prompt))
 
 
 @dataclass
-class AnimatePipelineOutput:
-    """The result of `AnimatePipeline.__call__`.
+class MotionResult:
+    """Step 2's result.
+
+    Attributes:
+        scene: the `Scene` it was made for.
+        trajectory: the mask trajectory at the output size (input's aspect ratio), with
+            each object's `MotionTrack` where the stage-1 kind or a drag gives one.
+        settings: resolved settings (frames, sizes, seed, stage-1 kind, steps, guidance,
+            dragged objects), for the run record.
+    """
+
+    scene: Scene
+    trajectory: MaskTrajectory
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plan(self) -> ScenePlan:
+        return self.scene.plan
+
+    @property
+    def tracks(self) -> dict[int, MotionTrack] | None:
+        return self.trajectory.tracks
+
+
+@dataclass
+class AnimateResult:
+    """Step 3's result (and the whole chain's).
 
     Attributes:
         video: (T, H, W, 3) uint8 for ``output_type="np"``, (T, 3, H, W) float in [0, 1]
             for "pt", a list of PIL images for "pil"; H, W as the trajectory.
-        trajectory, tracks, plan: as in `TrajectoryOutput`.
-        settings: everything resolved (seed, frames, size, steps and guidance per stage,
-            renderer), for the run record.
+        trajectory: the trajectory it was rendered from.
+        plan: the plan.
+        settings: everything resolved (stage 1's settings, then the renderer's under
+            "video"), for the run record.
     """
 
     video: Any
     trajectory: MaskTrajectory
-    tracks: dict[int, MotionTrack]
     plan: ScenePlan
     settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def tracks(self) -> dict[int, MotionTrack] | None:
+        return self.trajectory.tracks
 
 
 class AnimatePipeline:
     """Plan -> mask trajectory (stage 1, or drags) -> video (stage 2, or the warp preview).
 
     Args:
-        motion: the stage-1 pipeline; None when every object will be dragged.
-        video: the stage-2 pipeline; None when only the warp renderer is used.
-        motion_canvas: side of the square canvas stage 1 runs on.
+        motion: the stage-1 kind (a `MotionStage`, or a `MotionPipeline` for the compact
+            model); None when every object will be dragged.
+        video: the stage-2 kind (a `VideoStage`, or a `VideoPipeline`); None when only the
+            warp renderer is used.
     """
 
     def __init__(
         self,
-        motion: MotionPipeline | None,
-        video: VideoPipeline | None = None,
-        motion_canvas: int = MOTION_CANVAS,
+        motion: MotionStage | MotionPipeline | None = None,
+        video: VideoStage | VideoPipeline | None = None,
     ) -> None:
-        if motion is not None and not isinstance(motion, MotionPipeline):
-            raise TypeError(f"motion must be a MotionPipeline, got {type(motion).__name__}")
-        if video is not None and not isinstance(video, VideoPipeline):
-            raise TypeError(f"video must be a VideoPipeline, got {type(video).__name__}")
-        self.motion = motion
-        self.video = video
-        self.motion_canvas = int(motion_canvas)
+        if isinstance(motion, MotionPipeline):
+            motion = CompactMotion(motion)
+        if isinstance(video, VideoPipeline):
+            video = CompactVideo(video)
+        if motion is not None and not isinstance(motion, MotionStage):
+            raise TypeError(f"motion must be a MotionStage or MotionPipeline, got {type(motion).__name__}")
+        if video is not None and not isinstance(video, VideoStage):
+            raise TypeError(f"video must be a VideoStage or VideoPipeline, got {type(video).__name__}")
+        self.motion_stage: MotionStage | None = motion
+        self.video_stage: VideoStage | None = video
+        self.warp_stage = WarpVideo()
         self.model_info: dict[str, Any] = {}  # where the weights came from, for run records
         self._progress: dict[str, Any] = {}
 
@@ -137,18 +213,25 @@ class AnimatePipeline:
         text_encoder: TextEncoder | None = None,
         stages: Sequence[str] = STAGES,
         text_model: str | os.PathLike | None = None,
+        backbone: str = "small",
+        dtype: torch.dtype | None = None,
     ) -> "AnimatePipeline":
-        """Load a bundled model by name or a folder holding ``motion/`` and ``video/``.
+        """Load the stages of a model.
 
-        ``stages`` picks what to load: ("motion",) to plan only, ("video",) to render
-        only, () for drags with the warp renderer (no weights, no text encoder). Both
-        stages share one text encoder: ``text_encoder``, else one loaded from
-        ``text_model`` (a transformers folder), else the bundled MiniLM. Weights are
-        checked before the (slower) text encoder loads.
+        ``backbone="small"``: a bundled model by name or a folder holding ``motion/`` and
+        ``video/``; both stages share one text encoder (``text_encoder``, else one loaded
+        from ``text_model``, else the bundled MiniLM). ``backbone="wan"`` or
+        ``"animatediff"``: a real backbone's weights folder (`BackboneTTM`), in ``dtype``.
+        ``stages`` picks what to load: ("motion",) to plan only, ("video",) to render only,
+        () for drags with the warp renderer (no weights).
         """
         unknown = sorted(set(stages) - set(STAGES))
         if unknown:
             raise InputError(f"unknown stage(s) {unknown}; choose from {STAGES}")
+        if backbone not in BACKBONES:
+            raise InputError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
+        if backbone != "small":
+            return cls._from_backbone(name_or_path, device, stages, backbone, dtype)
         folders = {s: resolve_model_folder(name_or_path, s) for s in STAGES if s in stages}
         models = {s: load_model(folder, device) for s, folder in folders.items()}
         kinds = {"motion": (MotionDiT, "stage-1 motion"), "video": (VideoDiT, "stage-2 video")}
@@ -170,17 +253,43 @@ class AnimatePipeline:
         }
         return pipe
 
+    @classmethod
+    def _from_backbone(
+        cls, path: str | os.PathLike, device: str | torch.device, stages: Sequence[str], backbone: str, dtype: torch.dtype | None
+    ) -> "AnimatePipeline":
+        read_backbone_config(path, backbone)  # a clear error before anything heavy loads
+        ttm = BackboneTTM.from_pretrained(path, device=device, dtype=dtype, stages=stages, backbone=backbone)
+        pipe = cls(
+            BackboneMotion(ttm) if ttm.motion is not None else None,
+            BackboneVideo(ttm) if ttm.video is not None else None,
+        )
+        digest = hashlib.sha256((ttm.config.to_json() + json.dumps(sorted(stages))).encode()).hexdigest()
+        pipe.model_info = {
+            "backbone": ttm.config.backbone,
+            "weights": str(path),
+            "stages": list(stages),
+            "config_sha256": digest,
+            "dtype": str(ttm.dtype).removeprefix("torch."),
+        }
+        return pipe
+
     def save_pretrained(self, path: str | os.PathLike) -> Path:
-        """Write ``path/motion/`` and ``path/video/`` (the stages this pipeline holds),
-        replacing ``path`` atomically."""
-        if self.motion is None and self.video is None:
+        """Write the models this pipeline holds, replacing ``path`` atomically: ``motion/``
+        and ``video/`` for the compact model, the whole weights folder for a backbone."""
+        ttm = next((s.ttm for s in (self.motion_stage, self.video_stage) if hasattr(s, "ttm")), None)
+        if ttm is not None:
+            return ttm.save_pretrained(path)
+        pipes = {
+            name: stage.pipe
+            for name, stage in (("motion", self.motion_stage), ("video", self.video_stage))
+            if isinstance(stage, (CompactMotion, CompactVideo))
+        }
+        if not pipes:
             raise InputError("this pipeline holds no models to save")
         path = Path(path)
         with atomic_dir(path) as tmp:
-            if self.motion is not None:
-                self.motion.save_pretrained(tmp / "motion")
-            if self.video is not None:
-                self.video.save_pretrained(tmp / "video")
+            for name, pipe in pipes.items():
+                pipe.save_pretrained(tmp / name)
         return path
 
     def set_progress_bar_config(self, **kwargs: Any) -> None:
@@ -188,312 +297,219 @@ class AnimatePipeline:
         self._progress = dict(kwargs)
 
     # ---- facts --------------------------------------------------------------------------
-    @property
-    def has_motion_model(self) -> bool:
-        """Whether a stage-1 model is loaded (subclasses with other models override)."""
-        return self.motion is not None
-
-    @property
-    def has_video_model(self) -> bool:
-        """Whether a stage-2 model is loaded."""
-        return self.video is not None
-
-    @property
-    def model_frames(self) -> int | None:
-        """Frames the stage-2 model renders (None without one)."""
-        return self.video.model.cfg.frames if self.video is not None else None
-
     def default_frames(self) -> int:
         """The stage-2 model's frame count (it renders only that), else stage 1's."""
-        if self.video is not None:
-            return self.video.model.cfg.frames
-        if self.motion is not None:
-            return self.motion.model.cfg.frames
+        for stage in (self.video_stage, self.motion_stage):
+            if stage is not None and stage.frames is not None:
+                return stage.frames
         return DEFAULT_FRAMES
 
-    # ---- input checks -------------------------------------------------------------------
-    def check_inputs(
+    def choose_renderer(self, image: np.ndarray, renderer: str = "auto") -> tuple[str, str | None]:
+        """The renderer ``renderer`` resolves to for ``image``, and why, when "auto" did not
+        pick the model."""
+        if renderer not in RENDERERS:
+            raise InputError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
+        if renderer != "auto":
+            return renderer, None
+        if self.video_stage is None:
+            return "warp", "no stage-2 model is loaded"
+        reason = self.video_stage.out_of_domain(image)
+        return ("warp", reason) if reason else ("model", None)
+
+    # ---- step 1: the plan ---------------------------------------------------------------
+    def plan(
         self,
-        image: np.ndarray,
-        plan: ScenePlan,
+        image: np.ndarray | str | os.PathLike,
+        prompt: str | None = None,
+        *,
+        masks: np.ndarray | str | os.PathLike | None = None,
+        boxes: Sequence[BoxHint] = (),
+        objects: Sequence[ObjectHint] = (),
+        planner: str | Planner = "rules",
+        segment: str = "grabcut",
+        sam2_checkpoint: str | os.PathLike | None = None,
+        sam2_config: str | None = None,
+        device: str = "cpu",
+        plan: ScenePlan | None = None,
+    ) -> Scene:
+        """The plan of ``image`` (an array or an image file): first-frame masks from
+        ``masks`` (an id map or a mask PNG) or ``boxes`` (refined by ``segment``), object
+        names and local prompts from ``objects``, and the prompt split by ``planner``
+        ("rules", offline; "llm"; or a `Planner`). A saved ``plan`` (e.g. an edited plan
+        file) is checked against the image and used as it is."""
+        if not isinstance(image, np.ndarray):
+            image = load_image(image)
+        _check_image(image)
+        if plan is not None:
+            given = [name for name, v in (("prompt", prompt), ("masks", masks), ("boxes", boxes), ("objects", objects)) if v]
+            if given:
+                raise InputError(f"a saved plan holds the prompts and masks already: drop {', '.join(given)}")
+            return Scene(image, plan)
+        if prompt is None or not str(prompt).strip():
+            raise InputError("the prompt is empty; describe the video, e.g. 'the dog jumps'")
+        ids, requests = first_frame_objects(
+            image, masks, list(boxes), list(objects), segment, sam2_checkpoint, sam2_config, device
+        )
+        planner = make_planner(planner) if isinstance(planner, str) else planner
+        made = plan_scene(prompt, ids, requests, planner)
+        logger.info("plan (%s): %s", made.source, made.motion_prompt)
+        for o in made.objects:
+            logger.info("  %d %s: %s", o.id, o.name, o.local_prompt)
+        return Scene(image, made)
+
+    # ---- step 2: the mask trajectory ----------------------------------------------------
+    def motion(
+        self,
+        scene: Scene,
         drags: Mapping[str | int, DragPath] | None = None,
+        *,
         num_frames: int | None = None,
         num_inference_steps: int | None = None,
-        renderer: str = "model",
-        max_size: int = DEFAULT_MAX_SIZE,
-        output_type: str = "np",
+        guidance: tuple[float, float] | None = None,
         generator: torch.Generator | None = None,
         seed: int | None = None,
-    ) -> dict[int, DragPath]:
-        """Every check `__call__` makes before it runs a model; returns the drags by id."""
-        _check_image(image)
-        if not isinstance(plan, ScenePlan):
-            raise InputError(f"plan must be a ScenePlan, got {type(plan).__name__}; make one with plan_scene")
-        if plan.size != image.shape[:2]:
-            raise InputError(
-                f"the plan's masks are {plan.size[1]}x{plan.size[0]} but the image is "
-                f"{image.shape[1]}x{image.shape[0]}; plan on this image"
-            )
+        max_size: int = DEFAULT_MAX_SIZE,
+        fps: float = DEFAULT_FPS,
+        callback_on_step_end: StepCallback | None = None,
+    ) -> MotionResult:
+        """Stage 1: the mask trajectory of ``scene`` at the output size.
+
+        ``drags`` (object name or id -> `DragPath` in input-image pixels) replace stage 1
+        for their objects; stage 1 still sees every object and is skipped when all are
+        dragged. Stage 1 makes its own frame count; another ``num_frames`` resamples its
+        tracks in time (masks without tracks: nearest frame). ``guidance`` is (visual,
+        text); None keeps the kind's defaults.
+        """
+        # 1. Check inputs.
+        if not isinstance(scene, Scene):
+            raise InputError(f"motion() takes the Scene that plan() returned, got {type(scene).__name__}")
+        plan = scene.plan
         by_id = resolve_drags(plan, drags or {})
-        if len(by_id) < len(plan.objects) and not self.has_motion_model:
+        stage = self.motion_stage
+        if len(by_id) < len(plan.objects) and stage is None:
             undragged = [o.name for o in plan.objects if o.id not in by_id]
             raise InputError(
                 f"no stage-1 model is loaded to move {undragged}; load one (from_pretrained) or drag every object"
             )
-        self._check_render_options(renderer, num_inference_steps, output_type, generator, seed)
+        _check_steps(num_inference_steps)
+        _check_guidance(guidance, "guidance")
         if num_frames is not None:
             _check_frames(num_frames)
-        frames = num_frames if num_frames is not None else self.default_frames()
-        if renderer == "model" and frames != self.model_frames:
-            raise InputError(
-                f"the stage-2 model renders {self.model_frames} frames, not {frames}; "
-                "leave out the frame count or use the warp renderer"
-            )
         if not _is_int(max_size) or max_size < 16:
             raise InputError(f"max_size must be an integer of at least 16 pixels, got {max_size!r}")
-        return by_id
-
-    def _check_render_options(
-        self, renderer: str, steps: int | None, output_type: str, generator: torch.Generator | None, seed: int | None
-    ) -> None:
-        if renderer not in RENDERERS:
-            raise InputError(f"renderer must be one of {RENDERERS}, got {renderer!r}")
-        if renderer == "model" and not self.has_video_model:
-            raise InputError("no stage-2 model is loaded; load one (from_pretrained) or use the warp renderer")
-        if steps is not None and (not _is_int(steps) or steps < 1):
-            raise InputError(f"num_inference_steps must be a positive integer, got {steps!r}")
-        if output_type not in OUTPUT_TYPES:
-            raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
-        if generator is not None and seed is not None:
-            raise InputError("give a generator or a seed, not both")
-        if seed is not None and (not _is_int(seed) or seed < 0):
-            raise InputError(f"seed must be a non-negative integer, got {seed!r}")
-
-    # ---- stage 1 (and drags) -----------------------------------------------------------
-    def plan_trajectory(
-        self,
-        image: np.ndarray,
-        plan: ScenePlan,
-        drags: Mapping[str | int, DragPath] | None = None,
-        num_frames: int | None = None,
-        num_inference_steps: int | None = None,
-        motion_guidance: tuple[float, float] | None = None,
-        generator: torch.Generator | None = None,
-        seed: int | None = None,
-        callback_on_step_end: StepCallback | None = None,
-        max_size: int = DEFAULT_MAX_SIZE,
-        fps: float = DEFAULT_FPS,
-    ) -> TrajectoryOutput:
-        """Stage 1: the mask trajectory of ``plan`` on ``image``, at the output size.
-
-        ``drags`` (object name or id -> `DragPath` in input-image pixels) replace stage 1
-        for their objects; the others still come from stage 1, which is skipped when
-        every object is dragged. Stage 1 makes the motion model's frame count; another
-        ``num_frames`` resamples its tracks in time (linearly). ``motion_guidance`` is
-        (visual, text); None keeps `MotionPipeline`'s defaults.
-        """
-        # 1. Check inputs.
-        by_id = self.check_inputs(
-            image, plan, drags, num_frames, num_inference_steps, "warp", max_size, "np", generator, seed
-        )
-        _check_guidance(motion_guidance, "motion_guidance")
-        if fps <= 0:
-            raise InputError(f"fps must be positive, got {fps}")
+        if not isinstance(fps, (int, float)) or not np.isfinite(fps) or fps <= 0:
+            raise InputError(f"fps must be a positive number, got {fps!r}")
+        generator, seed = _generator(generator, seed)
         frames = int(num_frames) if num_frames is not None else self.default_frames()
-        if generator is None:
-            seed = 0 if seed is None else int(seed)
-            generator = torch.Generator().manual_seed(seed)
-        h_in, w_in = image.shape[:2]
-        h_out, w_out = output_size(h_in, w_in, max_size)
-        ids_out = _first_ids_at(plan, (h_out, w_out))
+        h_in, w_in = scene.image.shape[:2]
+        size = output_size(h_in, w_in, max_size)
+        first = first_ids_at(plan, size)
 
-        # 2. Stage 1 for the objects that are not dragged (all of them go in: the
-        #    dragged ones are context for the others).
-        tracks_in: dict[int, MotionTrack] = {}
+        # 2. Stage 1 (every object goes in: the dragged ones are context for the others).
         stage1: dict[str, Any] | None = None
         if len(by_id) < len(plan.objects):
-            tracks_in, stage1 = self._sample_motion(
-                image, plan, frames, num_inference_steps, motion_guidance, generator, callback_on_step_end
-            )
+            steps = num_inference_steps or stage.default_steps
+            s_i, s_t = guidance or stage.default_guidance
+            with self._stage_progress("stage 1: motion", "motion", steps, callback_on_step_end) as step_end:
+                trajectory, kind_settings = stage.generate(
+                    scene.image, plan, size, steps, (s_i, s_t), generator, step_end
+                )  # fmt: skip
+            trajectory = _retimed(trajectory, frames)
+            stage1 = {
+                "kind": stage.kind,
+                "num_inference_steps": steps,
+                "visual_guidance_scale": float(s_i),
+                "text_guidance_scale": float(s_t),
+                **kind_settings,
+            }
+        else:
+            trajectory = MaskTrajectory(np.repeat(first[None], frames, axis=0), plan.trajectory_objects(), tracks={})
 
         # 3. Drags replace stage 1 for their objects.
-        for oid, path in by_id.items():
-            tracks_in[oid] = path.track(frames)
-
-        # 4. Draw the trajectory at the output size.
-        fx, fy = w_out / w_in, h_out / h_in
-        tracks = {oid: _scale_track(tr, fx, fy) for oid, tr in sorted(tracks_in.items())}
-        ids = warp_masks(ids_out, tracks, frames)
-        trajectory = MaskTrajectory(ids, plan.trajectory_objects(), fps)
+        if by_id:
+            fx, fy = size[1] / w_in, size[0] / h_in
+            dragged = {oid: path.track(frames).scaled(fx, fy) for oid, path in by_id.items()}
+            trajectory = overlay_tracks(trajectory, first, dragged)
+        trajectory = trajectory.replace(fps=float(fps))
         settings = {
             "num_frames": frames,
             "fps": float(fps),
-            "size": [h_out, w_out],
+            "size": list(size),
             "input_size": [h_in, w_in],
             "max_size": max_size,
             "seed": seed,
             "motion": stage1,
             "dragged": [plan.object(oid).name for oid in sorted(by_id)],
         }
-        return TrajectoryOutput(trajectory, tracks, plan, settings)
+        return MotionResult(scene, trajectory, settings)
 
-    def _sample_motion(
-        self,
-        image: np.ndarray,
-        plan: ScenePlan,
-        frames: int,
-        steps: int | None,
-        guidance: tuple[float, float] | None,
-        generator: torch.Generator,
-        callback: StepCallback | None,
-    ) -> tuple[dict[int, MotionTrack], dict[str, Any]]:
-        """Run stage 1 on the motion canvas; tracks come back in input-image pixels."""
-        assert self.motion is not None
-        pipe = self.motion
-        steps = steps or pipe.default_steps
-        s_i, s_t = guidance or (pipe.default_visual_guidance, pipe.default_text_guidance)
-        canvas_image, canvas_ids, fmap = fit_to_model(image, plan.first_ids, self.motion_canvas)
-        with self._stage_progress("stage 1: motion", "motion", steps, callback) as step_end:
-            out = pipe(
-                canvas_image, canvas_ids, plan.trajectory_objects(), plan.motion_prompt,
-                num_inference_steps=steps, visual_guidance_scale=s_i, text_guidance_scale=s_t,
-                generator=generator, callback_on_step_end=step_end,
-            )  # fmt: skip
-        # Canvas pixels -> input pixels; padding only shifts, so scaling is the whole map.
-        fx, fy = fmap.src_width / fmap.scaled_width, fmap.src_height / fmap.scaled_height
-        tracks = {oid: _resample_track(_scale_track(tr, fx, fy), frames) for oid, tr in out.tracks.items()}
-        settings = {
-            "num_inference_steps": steps,
-            "visual_guidance_scale": float(s_i),
-            "text_guidance_scale": float(s_t),
-            "canvas": self.motion_canvas,
-            "model_frames": pipe.model.cfg.frames,
-        }
-        return tracks, settings
-
-    # ---- stage 2 ------------------------------------------------------------------------
+    # ---- step 3: the video --------------------------------------------------------------
     def render(
         self,
-        image: np.ndarray,
-        trajectory: MaskTrajectory,
-        prompt: str,
-        tracks: Mapping[int, MotionTrack] | None = None,
-        renderer: str = "model",
+        scene: Scene,
+        trajectory: MotionResult | MaskTrajectory,
+        *,
+        renderer: str = "auto",
         num_inference_steps: int | None = None,
-        video_guidance: tuple[float, float] | None = None,
+        guidance: tuple[float, float] | None = None,
         generator: torch.Generator | None = None,
         seed: int | None = None,
         callback_on_step_end: StepCallback | None = None,
         output_type: str = "np",
-    ) -> tuple[Any, dict[str, Any]]:
-        """Stage 2: the video of ``trajectory`` starting at ``image``.
+    ) -> AnimateResult:
+        """Stage 2: the video of ``trajectory`` (step 2's result, or a possibly edited
+        `MaskTrajectory` at the input's aspect ratio) starting at the scene's image.
 
-        ``image`` is the input at any size with the trajectory's aspect ratio; the video
-        comes out at the trajectory's size. "model" renders on the video model's canvas
-        (the trajectory is resampled there, nearest); "warp" moves each object's pixels
-        along ``tracks`` (fitted to the masks when not given). Returns the video (see
-        `AnimatePipelineOutput.video`) and the resolved settings.
+        The prompt is the plan's global prompt; each object's local prompt is its
+        trajectory object's. ``renderer``: "model" (stage 2), "warp" (no model), or
+        "auto" (the model unless the image is outside what it was trained on; the reason
+        is logged and kept in the settings).
         """
         # 1. Check inputs.
-        _check_image(image)
+        if not isinstance(scene, Scene):
+            raise InputError(f"render() takes the Scene that plan() returned, got {type(scene).__name__}")
+        base_settings: dict[str, Any] = {}
+        if isinstance(trajectory, MotionResult):
+            base_settings = dict(trajectory.settings)
+            trajectory = trajectory.trajectory
         if not isinstance(trajectory, MaskTrajectory):
-            raise InputError(f"trajectory must be a MaskTrajectory, got {type(trajectory).__name__}")
+            raise InputError(f"trajectory must be a MaskTrajectory or motion()'s result, got {type(trajectory).__name__}")
+        prompt = scene.plan.global_prompt
         if not isinstance(prompt, str) or not prompt.strip():
             raise InputError("the prompt is empty; describe the video, e.g. 'the dog jumps'")
-        self._check_render_options(renderer, num_inference_steps, output_type, generator, seed)
-        _check_guidance(video_guidance, "video_guidance")
-        h, w = trajectory.size
-        h_in, w_in = image.shape[:2]
-        # The long side is exact and the short one rounded (see `output_size`).
-        off = abs(w * h_in / w_in - h) if w >= h else abs(h * w_in / h_in - w)
-        if off > 1.0:
-            raise InputError(
-                f"the trajectory is {w}x{h} but the image is {w_in}x{h_in}, another aspect ratio; "
-                "render with the image the trajectory was planned on"
-            )
-        if renderer == "model" and trajectory.num_frames != self.model_frames:
+        _check_steps(num_inference_steps)
+        _check_guidance(guidance, "guidance")
+        if output_type not in OUTPUT_TYPES:
+            raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        chosen, reason = self.choose_renderer(scene.image, renderer)
+        if chosen == "model" and self.video_stage is None:
+            raise InputError("no stage-2 model is loaded; load one (from_pretrained) or use the warp renderer")
+        stage = self.video_stage if chosen == "model" else self.warp_stage
+        _check_aspect(scene.image, trajectory)
+        if stage.frames is not None and trajectory.num_frames != stage.frames:
             raise InputError(
                 f"the trajectory has {trajectory.num_frames} frames but the stage-2 model renders "
-                f"{self.model_frames}; plan with that many frames or use the warp renderer"
+                f"{stage.frames}; plan with that many frames or use the warp renderer"
             )
-        if generator is None:
-            seed = 0 if seed is None else int(seed)
-            generator = torch.Generator().manual_seed(seed)
+        generator, seed = _generator(generator, seed)
+        if reason and renderer == "auto":
+            logger.info("rendering with the warp preview: %s (renderer 'model' forces the model)", reason)
 
         # 2. Render.
-        if renderer == "warp":
-            logger.info("rendering the warp preview (%d frames of %dx%d)", trajectory.num_frames, w, h)
-            frame = _resize_frames(image, (h, w))
-            video = warp_preview(frame, trajectory, dict(tracks) if tracks is not None else None)
-            settings: dict[str, Any] = {"renderer": "warp"}
-        else:
-            video, settings = self._render_model(
-                image, trajectory, prompt, tracks, num_inference_steps, video_guidance, generator, callback_on_step_end
-            )
-        settings["seed"] = seed
-
-        # 3. Convert.
-        return _convert(video, output_type), settings
-
-    def _render_model(
-        self,
-        image: np.ndarray,
-        trajectory: MaskTrajectory,
-        prompt: str,
-        tracks: Mapping[int, MotionTrack] | None,
-        steps: int | None,
-        guidance: tuple[float, float] | None,
-        generator: torch.Generator,
-        callback: StepCallback | None,
-    ) -> tuple[np.ndarray, dict[str, Any]]:
-        canvas_size, default_steps, default_guidance = self._video_defaults()
-        steps = steps or default_steps
-        s_i, s_t = guidance or default_guidance
-        canvas_image, _, fmap = fit_to_model(image, None, canvas_size)
-        canvas_traj = _trajectory_on_canvas(trajectory, fmap)
-        canvas_tracks = None
-        if tracks is not None:
-            # Displacements scale with the image; the padding offset cancels out.
-            fy = fmap.scaled_height / trajectory.size[0]
-            fx = fmap.scaled_width / trajectory.size[1]
-            canvas_tracks = {oid: _scale_track(tr, fx, fy) for oid, tr in tracks.items()}
-        with self._stage_progress("stage 2: video", "video", steps, callback) as step_end:
-            frames = self._render_canvas(
-                canvas_image, canvas_traj, prompt, canvas_tracks, steps, (s_i, s_t), generator, step_end
-            )  # (T, Hc, Wc, 3) uint8
-        video = _resize_frames(fmap.restore(frames), trajectory.size)
-        settings = {
-            "renderer": "model",
-            "num_inference_steps": steps,
-            "visual_guidance_scale": float(s_i),
-            "text_guidance_scale": float(s_t),
-            "canvas": list(canvas_size),
-        }
-        return video, settings
-
-    def _video_defaults(self) -> tuple[tuple[int, int], int, tuple[float, float]]:
-        """Stage 2's canvas (H, W), default steps and default (visual, text) guidance."""
-        assert self.video is not None
-        pipe, cfg = self.video, self.video.model.cfg
-        return (cfg.height, cfg.width), pipe.default_steps, (pipe.default_visual_guidance, pipe.default_text_guidance)
-
-    def _render_canvas(
-        self,
-        image: np.ndarray,
-        trajectory: MaskTrajectory,
-        prompt: str,
-        tracks: Mapping[int, MotionTrack] | None,
-        steps: int,
-        guidance: tuple[float, float],
-        generator: torch.Generator,
-        step_end: Callable[[int, torch.Tensor, torch.Tensor], None],
-    ) -> np.ndarray:
-        """Stage 2 on the model canvas: (T, Hc, Wc, 3) uint8."""
-        assert self.video is not None
-        return self.video(
-            image, trajectory, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
-            text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end, tracks=tracks,
-        )  # fmt: skip
+        steps = (num_inference_steps or stage.default_steps) if stage.default_steps is not None else None
+        s = guidance or stage.default_guidance
+        h, w = trajectory.size
+        logger.debug("rendering %d frames of %dx%d with %s", trajectory.num_frames, w, h, stage.kind)
+        with self._stage_progress("stage 2: video", "video", steps or 0, callback_on_step_end) as step_end:
+            video, kind_settings = stage.render(scene.image, trajectory, prompt, steps, s, generator, step_end)
+        render_settings: dict[str, Any] = {"renderer": chosen, "kind": stage.kind, **kind_settings}
+        if steps is not None:
+            render_settings.update(num_inference_steps=steps, visual_guidance_scale=float(s[0]), text_guidance_scale=float(s[1]))
+        if reason and renderer == "auto":
+            render_settings["why_warp"] = reason
+        render_settings["seed"] = seed
+        settings = {**base_settings, "renderer": chosen, "video": render_settings}
+        return AnimateResult(_convert(video, output_type), trajectory, scene.plan, settings)
 
     # ---- the whole chain ----------------------------------------------------------------
     def __call__(
@@ -507,62 +523,57 @@ class AnimatePipeline:
         video_guidance: tuple[float, float] | None = None,
         generator: torch.Generator | None = None,
         seed: int | None = None,
-        renderer: str = "model",
+        renderer: str = "auto",
         callback_on_step_end: StepCallback | None = None,
         output_type: str = "np",
         max_size: int = DEFAULT_MAX_SIZE,
         fps: float = DEFAULT_FPS,
-    ) -> AnimatePipelineOutput:
-        """Animate ``image`` as ``plan`` says.
+    ) -> AnimateResult:
+        """Animate ``image`` as ``plan`` says: `motion` then `render`.
 
-        Args:
-            image: (H, W, 3) uint8, any size (`maskmotion.plan.load_image`).
-            plan: a `ScenePlan` made on this image (`maskmotion.plan.plan_scene`).
-            drags: object name (or id) -> `DragPath` in input-image pixels; replaces
-                stage 1 for that object.
-            num_frames: default the models' frame count; the model renderer needs it.
-            num_inference_steps: for both stages; None keeps each stage's default.
-            motion_guidance, video_guidance: (visual, text) guidance scales per stage.
-            generator: one CPU generator for both stages, in order. Or ``seed``: each
-                stage gets its own generator seeded with it, so `render` with the same
-                seed repeats stage 2 exactly. Neither: seed 0.
-            renderer: "model" (stage 2) or "warp" (no stage-2 model: each object's pixels
-                moved along its track; the honest preview for real photos).
-            callback_on_step_end: ``(stage, step, t, x)`` after every sampler step.
-            output_type: "np", "pt" or "pil" for the video.
-            max_size: the output's long side is at most this many pixels.
-            fps: frame rate stored in the trajectory.
+        ``generator``: one CPU generator for both stages, in order. Or ``seed``: each stage
+        gets its own generator seeded with it, so `render` with the same seed repeats
+        stage 2 exactly. Neither: seed 0. Every input is checked before any model runs.
         """
-        # 1. Check every input before any model runs.
-        self.check_inputs(
-            image, plan, drags, num_frames, num_inference_steps, renderer, max_size, output_type, generator, seed
-        )
+        scene = Scene(image, plan)
+        # Check the render options before stage 1 spends any time.
+        if output_type not in OUTPUT_TYPES:
+            raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
+        _check_steps(num_inference_steps)
+        _check_guidance(motion_guidance, "motion_guidance")
         _check_guidance(video_guidance, "video_guidance")
-        if generator is None and seed is None:
-            seed = 0
-
-        # 2. Stage 1 (and drags) -> trajectory at the output size.
-        planned = self.plan_trajectory(
-            image, plan, drags, num_frames, num_inference_steps, motion_guidance, generator, seed,
-            callback_on_step_end, max_size, fps,
+        if num_frames is not None:
+            _check_frames(num_frames)
+        chosen, _ = self.choose_renderer(image, renderer)
+        if chosen == "model":
+            if self.video_stage is None:
+                raise InputError("no stage-2 model is loaded; load one (from_pretrained) or use the warp renderer")
+            frames = num_frames if num_frames is not None else self.default_frames()
+            if self.video_stage.frames is not None and frames != self.video_stage.frames:
+                raise InputError(
+                    f"the stage-2 model renders {self.video_stage.frames} frames, not {frames}; "
+                    "leave out the frame count or use the warp renderer"
+                )
+        if generator is not None and seed is not None:
+            raise InputError("give a generator or a seed, not both")
+        motion = self.motion(
+            scene, drags, num_frames=num_frames, num_inference_steps=num_inference_steps, guidance=motion_guidance,
+            generator=generator, seed=seed, max_size=max_size, fps=fps, callback_on_step_end=callback_on_step_end,
         )  # fmt: skip
-
-        # 3. Stage 2 (or the warp preview) -> video at the same size.
-        video, render_settings = self.render(
-            image, planned.trajectory, plan.global_prompt, planned.tracks, renderer, num_inference_steps,
-            video_guidance, generator, seed, callback_on_step_end, output_type,
+        return self.render(
+            scene, motion, renderer=renderer, num_inference_steps=num_inference_steps, guidance=video_guidance,
+            generator=generator, seed=None if generator is not None else motion.settings["seed"],
+            callback_on_step_end=callback_on_step_end, output_type=output_type,
         )  # fmt: skip
-        settings = {**planned.settings, "renderer": renderer, "video": render_settings}
-        return AnimatePipelineOutput(video, planned.trajectory, planned.tracks, plan, settings)
 
     # ---- progress -----------------------------------------------------------------------
     @contextmanager
-    def _stage_progress(
-        self, desc: str, stage: str, steps: int, callback: StepCallback | None
-    ) -> Iterator[Callable[[int, torch.Tensor, torch.Tensor], None]]:
-        from tqdm.auto import tqdm
+    def _stage_progress(self, desc: str, stage: str, steps: int, callback: StepCallback | None) -> Iterator[StepEnd]:
+        from tqdm.auto import tqdm  # noqa: PLC0415 - tqdm.auto probes for notebooks on import
 
         options = {"desc": desc, "total": steps, "leave": False, **self._progress}
+        if not steps:
+            options["disable"] = True
         with tqdm(**options) as bar:
 
             def step_end(i: int, t: torch.Tensor, x: torch.Tensor) -> None:
@@ -604,69 +615,17 @@ def resolve_drags(plan: ScenePlan, drags: Mapping[str | int, DragPath]) -> dict[
     return by_id
 
 
-# ---- geometry ---------------------------------------------------------------------------
-def output_size(height: int, width: int, max_size: int = DEFAULT_MAX_SIZE) -> tuple[int, int]:
-    """(H, W) of the output: the input's aspect ratio, long side at most ``max_size``."""
-    scale = min(1.0, max_size / max(height, width))
-    return max(1, round(height * scale)), max(1, round(width * scale))
-
-
-def _first_ids_at(plan: ScenePlan, size: tuple[int, int]) -> np.ndarray:
-    """The plan's first-frame ids at ``size`` (nearest); every object must survive."""
-    if plan.size == size:
-        return np.array(plan.first_ids)
-    ids = MaskTrajectory(plan.first_ids[None], plan.trajectory_objects()).resize(*size).ids[0]
-    lost = [o.name for o in plan.objects if not (ids == o.id).any()]
-    if lost:
-        raise InputError(
-            f"object(s) {lost} vanish when the image is scaled to {size[1]}x{size[0]}; "
-            "mark them larger or raise the output size limit (--max-size)"
-        )
-    return ids
-
-
-def _trajectory_on_canvas(trajectory: MaskTrajectory, fmap: FitMap) -> MaskTrajectory:
-    """A trajectory at the output size, resampled (nearest) onto a model canvas."""
-    scaled = trajectory.resize(fmap.scaled_height, fmap.scaled_width)
-    return scaled.replace(ids=shift_canvas(scaled.ids, fmap.canvas, fill=0))
-
-
-def _scale_track(track: MotionTrack, fx: float, fy: float) -> MotionTrack:
-    """The same motion in pixels scaled by (fx, fy): translations scale, the rest not."""
-    if fx == 1.0 and fy == 1.0:
-        return track
-    return MotionTrack(track.dx * fx, track.dy * fy, track.sx, track.sy, track.angle)
-
-
-def _resample_track(track: MotionTrack, num_frames: int) -> MotionTrack:
-    """Linear resampling in time, keeping the first and last frames."""
-    if track.num_frames == num_frames:
-        return track
-    src = np.linspace(0.0, 1.0, track.num_frames)
-    dst = np.linspace(0.0, 1.0, num_frames)
-    return MotionTrack.from_array(np.stack([np.interp(dst, src, c) for c in track.as_array().T], axis=1))
-
-
-def _resize_frames(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(..., H, W, 3) uint8 resized to ``size`` = (H, W): area when shrinking, cubic when
-    enlarging."""
-    h, w = size
-    if frames.shape[-3:-1] == (h, w):
-        return np.ascontiguousarray(frames)
-    interp = cv2.INTER_AREA if h <= frames.shape[-3] and w <= frames.shape[-2] else cv2.INTER_CUBIC
-    flat = frames.reshape(-1, *frames.shape[-3:])
-    out = np.stack([cv2.resize(np.ascontiguousarray(f), (w, h), interpolation=interp) for f in flat])
-    return out.reshape(*frames.shape[:-3], h, w, 3)
-
-
-def overlay(video: np.ndarray, trajectory: MaskTrajectory, alpha: float = 0.5) -> np.ndarray:
-    """(T, H, 2W, 3) uint8: the video on the left, its masks blended over it on the right."""
-    if video.shape[:3] != trajectory.ids.shape:
-        raise InputError(f"video {video.shape[:3]} and trajectory {trajectory.ids.shape} differ in size")
-    colours = trajectory.render().astype(np.float32)
-    inside = (trajectory.ids > 0)[..., None]
-    blend = np.where(inside, (1 - alpha) * video.astype(np.float32) + alpha * colours, video.astype(np.float32))
-    return np.concatenate([video, np.clip(blend.round(), 0, 255).astype(np.uint8)], axis=2)
+def _retimed(trajectory: MaskTrajectory, frames: int) -> MaskTrajectory:
+    """``trajectory`` over ``frames`` frames: tracks resampled linearly and redrawn; masks
+    without tracks take the nearest frame in time."""
+    if trajectory.num_frames == frames:
+        return trajectory
+    tracks = trajectory.tracks
+    if tracks is not None and set(tracks) == set(trajectory.object_ids):
+        retimed = {oid: track.resampled(frames) for oid, track in tracks.items()}
+        return trajectory.replace(ids=warp_masks(trajectory.ids[0], retimed, frames), tracks=retimed)
+    picks = np.rint(np.linspace(0, trajectory.num_frames - 1, frames)).astype(int)
+    return trajectory.replace(ids=trajectory.ids[picks])
 
 
 # ---- small checks and conversions -------------------------------------------------------
@@ -674,6 +633,18 @@ def _check_image(image: Any) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InputError(f"image must be an (H, W, 3) uint8 array, got {got}; load it with maskmotion.plan.load_image")
+
+
+def _check_aspect(image: np.ndarray, trajectory: MaskTrajectory) -> None:
+    h, w = trajectory.size
+    h_in, w_in = image.shape[:2]
+    # The long side is exact and the short one rounded (see `output_size`).
+    off = abs(w * h_in / w_in - h) if w >= h else abs(h * w_in / h_in - w)
+    if off > 1.0:
+        raise InputError(
+            f"the trajectory is {w}x{h} but the image is {w_in}x{h_in}, another aspect ratio; "
+            "render with the image the trajectory was planned on"
+        )
 
 
 def _is_int(value: Any) -> bool:
@@ -685,22 +656,40 @@ def _check_frames(num_frames: Any) -> None:
         raise InputError(f"the frame count must be an integer of at least 2, got {num_frames!r}")
 
 
+def _check_steps(steps: Any) -> None:
+    if steps is not None and (not _is_int(steps) or steps < 1):
+        raise InputError(f"num_inference_steps must be a positive integer, got {steps!r}")
+
+
 def _check_guidance(guidance: Any, name: str) -> None:
     if guidance is None:
         return
     try:
-        ok = len(guidance) == 2 and all(float(g) >= 0 for g in guidance)
+        ok = len(guidance) == 2 and all(np.isfinite(float(g)) and float(g) >= 0 for g in guidance)
     except (TypeError, ValueError):
         ok = False
     if not ok:
         raise InputError(f"{name} must be two non-negative numbers (visual, text), got {guidance!r}")
 
 
+def _generator(generator: torch.Generator | None, seed: int | None) -> tuple[torch.Generator, int | None]:
+    """The generator a step samples with: the one given, or a fresh one from ``seed``
+    (default 0)."""
+    if generator is not None and seed is not None:
+        raise InputError("give a generator or a seed, not both")
+    if generator is not None:
+        return generator, None
+    seed = 0 if seed is None else seed
+    if not _is_int(seed) or not 0 <= seed < 2**63:
+        raise InputError(f"seed must be an integer from 0 to 2**63 - 1, got {seed!r}")
+    return torch.Generator().manual_seed(int(seed)), int(seed)
+
+
 def _convert(video: np.ndarray, output_type: str) -> Any:
     if output_type == "pt":
         return torch.from_numpy(np.ascontiguousarray(video)).permute(0, 3, 1, 2).float().div(255.0)
     if output_type == "pil":
-        from PIL import Image
+        from PIL import Image  # noqa: PLC0415 - only for this output type
 
         return [Image.fromarray(f) for f in video]
     return video
@@ -714,81 +703,15 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-# ---- run records ------------------------------------------------------------------------
-RUN_FORMAT = "maskmotion-run"
-RUN_VERSION = 1
-
-
-def run_record(
-    command: str,
-    settings: Mapping[str, Any],
-    plan: ScenePlan | None = None,
-    inputs: Mapping[str, Any] | None = None,
-    model: Mapping[str, Any] | None = None,
-    argv: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """What ``OUT.plan.json`` holds: the plan, every resolved setting, the model and
-    software versions, and the command line, so a run can be repeated."""
-    import transformers
-
-    return {
-        "format": RUN_FORMAT,
-        "version": RUN_VERSION,
-        "command": command,
-        "argv": list(argv) if argv is not None else None,
-        "inputs": dict(inputs or {}),
-        "plan": plan.to_json() if plan is not None else None,
-        "settings": json.loads(json.dumps(settings)),
-        "model": dict(model or {}),
-        "versions": {
-            "maskmotion": __version__,
-            "torch": torch.__version__,
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-            "transformers": transformers.__version__,
-            "python": platform.python_version(),
-        },
-    }
-
-
-def write_run_record(path: str | os.PathLike, record: Mapping[str, Any]) -> Path:
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(record, indent=2) + "\n")
-    return path
-
-
-def load_plan_file(path: str | os.PathLike) -> ScenePlan:
-    """A `ScenePlan` from a plan file (`ScenePlan.save`) or a run record (``OUT.plan.json``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise PlanError(f"plan file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: not valid JSON ({exc}); fix the file or plan again") from None
-    if isinstance(data, dict) and data.get("format") == RUN_FORMAT:
-        if not isinstance(data.get("plan"), dict):
-            raise PlanError(f"{path} is a run record without a plan; give the plan file of an animate or plan run")
-        data = data["plan"]
-    try:
-        return ScenePlan.from_json(data)
-    except InputError as exc:
-        raise PlanError(f"{path}: {exc}") from None
-
-
 __all__ = [
     "AnimatePipeline",
-    "AnimatePipelineOutput",
-    "DEFAULT_MAX_SIZE",
-    "MOTION_CANVAS",
+    "AnimateResult",
+    "BACKBONES",
+    "DEFAULT_FPS",
+    "DEFAULT_FRAMES",
+    "MotionResult",
     "RENDERERS",
-    "TrajectoryOutput",
-    "load_plan_file",
-    "output_size",
-    "overlay",
+    "Scene",
     "parse_drag_arg",
     "resolve_drags",
-    "run_record",
-    "write_run_record",
 ]

@@ -15,7 +15,7 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .images import FitMap, fit_to_model, load_image
+from .images import load_image
 from .llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, LLMConfig, LLMPlanner
 from .masks import (
     BoxHint,
@@ -61,7 +61,7 @@ def make_planner(
 
 def first_frame_objects(
     image: np.ndarray,
-    mask_path: str | os.PathLike | None = None,
+    mask_path: str | os.PathLike | np.ndarray | None = None,
     boxes: Sequence[BoxHint] = (),
     hints: Sequence[ObjectHint] = (),
     segment: str = "grabcut",
@@ -69,13 +69,24 @@ def first_frame_objects(
     sam2_config: str | None = None,
     device: str = "cpu",
 ) -> tuple[np.ndarray, list[ObjectRequest]]:
-    """First-frame ids (H, W) uint8 and the named objects, from a mask PNG or boxes.
+    """First-frame ids (H, W) uint8 and the named objects, from a mask PNG (or an id
+    array) or boxes.
 
     With a mask, the k-th ``--object`` names the k-th id; with boxes, objects are the
     boxes in order and ``--object`` adds local prompts by name.
     """
     if mask_path is not None and boxes:
         raise InputError("give either a mask PNG or boxes, not both")
+    if isinstance(mask_path, np.ndarray):
+        ids = mask_path
+        if ids.ndim != 2 or ids.dtype != np.uint8 or ids.shape != image.shape[:2]:
+            raise InputError(
+                f"masks must be an (H, W) uint8 id map at the image's size {image.shape[:2]}, "
+                f"got {ids.shape} {ids.dtype}"
+            )
+        if not ids.any():
+            raise InputError("the masks are all background (0); mark objects with ids 1..N")
+        return ids, objects_for_mask(ids, hints)
     if mask_path is not None:
         ids = mask_from_png(mask_path, image.shape[:2])
         return ids, objects_for_mask(ids, hints)
@@ -113,7 +124,6 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_MODEL",
     "FORMAT_VERSION",
-    "FitMap",
     "LLMConfig",
     "LLMPlanner",
     "ObjectHint",
@@ -127,7 +137,6 @@ __all__ = [
     "SEGMENTERS",
     "ScenePlan",
     "first_frame_objects",
-    "fit_to_model",
     "grabcut_mask",
     "load_image",
     "make_planner",

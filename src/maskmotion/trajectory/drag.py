@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import Iterator, Mapping, Sequence
 
 import cv2
 import numpy as np
@@ -125,13 +125,45 @@ def warp_masks(
         if track is None:
             out[:, mask] = oid
             continue
-        mats = track.matrices(mask_centroid(mask))
-        src = mask.astype(np.float32)
-        for t in range(num_frames):
-            # Bilinear warp then threshold keeps edges smooth under scaling and rotation.
-            moved = cv2.warpAffine(src, mats[t], (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0)
-            out[t][moved >= 0.5] = oid
+        for t, moved in enumerate(moved_masks(mask, track)):
+            out[t][moved] = oid
     return out
+
+
+def moved_masks(mask: np.ndarray, track: MotionTrack) -> Iterator[np.ndarray]:
+    """A first-frame (H, W) bool mask moved by ``track``: one (H, W) bool mask per frame."""
+    h, w = mask.shape
+    mats = track.matrices(mask_centroid(mask))
+    src = mask.astype(np.float32)
+    for t in range(track.num_frames):
+        # Bilinear warp then threshold keeps edges smooth under scaling and rotation.
+        yield cv2.warpAffine(src, mats[t], (w, h), flags=cv2.INTER_LINEAR, borderValue=0.0) >= 0.5
+
+
+def overlay_tracks(
+    trajectory: MaskTrajectory, first_ids: np.ndarray, tracks: Mapping[int, MotionTrack]
+) -> MaskTrajectory:
+    """``trajectory`` with the objects of ``tracks`` moved by them instead (a drag over a
+    generated trajectory).
+
+    When ``trajectory`` carries a track for every other object, all are drawn again from
+    ``first_ids`` as `warp_masks` draws them. Otherwise (generated masks, perhaps not
+    rigid) the other objects' masks stay exactly as they are: the moved objects' old
+    pixels are cleared and their new masks painted where no object of a higher id (one
+    in front, as `warp_masks` layers them) stands.
+    """
+    frames = trajectory.num_frames
+    tracks = {int(k): v for k, v in tracks.items()}
+    merged = {**(trajectory.tracks or {}), **tracks}
+    if set(merged) >= set(trajectory.object_ids):
+        return trajectory.replace(ids=warp_masks(first_ids, merged, frames), tracks=merged)
+    ids = trajectory.ids.copy()
+    for oid in tracks:
+        ids[ids == oid] = 0
+    for oid in sorted(tracks):
+        for t, moved in enumerate(moved_masks(first_ids == oid, tracks[oid])):
+            ids[t][moved & (ids[t] < oid)] = oid  # background is 0, below every id
+    return trajectory.replace(ids=ids, tracks=merged)
 
 
 def trajectory_from_drag(

@@ -1,0 +1,329 @@
+"""The stage kinds behind `AnimatePipeline`: one interface for stage 1, one for stage 2.
+
+Every kind works on the same types. Stage 1 (`MotionStage`) takes the input image and the
+plan and returns the `MaskTrajectory` at the run's output size (the input's aspect
+ratio): the masks at full detail, and the `MotionTrack` of each object where the kind
+moves objects rigidly. Stage 2 (`VideoStage`) takes that trajectory as generated and
+returns the video at the same size. Each kind owns its own canvas: it fits the input to
+it, runs there, and brings the result back (`maskmotion.trajectory.canvas`).
+
+Kinds:
+- `CompactMotion`: the bundled motion model (`MotionPipeline`): tracks, drawn as masks.
+- `BackboneMotion`: a real backbone's stage 1 (`BackboneTTM`): masks only, non-rigid.
+- `CompactVideo`: the bundled video model (`VideoPipeline`).
+- `BackboneVideo`: a real backbone's stage 2.
+- `WarpVideo`: no model; each object's pixels moved along its track.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..plan import ScenePlan
+from ..render import fit_tracks, warp_preview
+from ..trajectory import (
+    MaskTrajectory,
+    MotionTrack,
+    fit_to_model,
+    resize_frames,
+    trajectory_from_canvas,
+    trajectory_to_canvas,
+    warp_masks,
+)
+from .backbone import BackboneTTM
+from .motion import MotionPipeline
+from .video import VideoPipeline
+
+#: ``step_end(step, t, x)`` after every sampler step of a stage.
+StepEnd = Callable[[int, torch.Tensor, torch.Tensor], None]
+#: Square canvas the compact motion model runs on: the sprites world's size, which it
+#: sees in training. Motion is normalised by the canvas size, so this fixes only the raster.
+MOTION_CANVAS = 64
+
+
+@runtime_checkable
+class MotionStage(Protocol):
+    """Stage 1: image + plan -> mask trajectory."""
+
+    kind: str  # "small", "wan", "animatediff", ...
+    frames: int  # the clip length it generates
+    default_steps: int
+    default_guidance: tuple[float, float]  # (visual, text)
+
+    def generate(
+        self,
+        image: np.ndarray,
+        plan: ScenePlan,
+        size: tuple[int, int],
+        steps: int,
+        guidance: tuple[float, float],
+        generator: torch.Generator,
+        step_end: StepEnd,
+    ) -> tuple[MaskTrajectory, dict[str, Any]]:
+        """The trajectory of every object of ``plan`` at ``size`` = (H, W) (the input's
+        aspect ratio), ``frames`` frames whose first is the plan's masks at that size;
+        and this kind's settings for the run record."""
+        ...
+
+
+@runtime_checkable
+class VideoStage(Protocol):
+    """Stage 2: image + mask trajectory + prompt -> video."""
+
+    kind: str  # "small", "warp", "wan", "animatediff", ...
+    frames: int | None  # the clip length it renders; None: any
+    default_steps: int | None
+    default_guidance: tuple[float, float] | None
+
+    def out_of_domain(self, image: np.ndarray) -> str | None:
+        """Why this kind is the wrong renderer for ``image``, or None if it suits."""
+        ...
+
+    def render(
+        self,
+        image: np.ndarray,
+        trajectory: MaskTrajectory,
+        prompt: str,
+        steps: int | None,
+        guidance: tuple[float, float] | None,
+        generator: torch.Generator,
+        step_end: StepEnd,
+    ) -> tuple[np.ndarray, dict[str, Any]]:
+        """The video (T, H, W, 3) uint8 at the trajectory's size (``image`` is the input
+        at any size with the trajectory's aspect ratio); and settings for the run record."""
+        ...
+
+
+# ---- stage 1 ------------------------------------------------------------------------------
+class CompactMotion:
+    """The compact motion model: per-object tracks sampled on a square canvas, scaled to
+    the output and drawn there as masks (so the masks are sharp at any output size)."""
+
+    kind = "small"
+
+    def __init__(self, pipe: MotionPipeline, canvas: int = MOTION_CANVAS) -> None:
+        self.pipe = pipe
+        self.canvas = int(canvas)
+
+    @property
+    def frames(self) -> int:
+        return self.pipe.model.cfg.frames
+
+    @property
+    def default_steps(self) -> int:
+        return self.pipe.default_steps
+
+    @property
+    def default_guidance(self) -> tuple[float, float]:
+        return self.pipe.default_visual_guidance, self.pipe.default_text_guidance
+
+    def generate(self, image, plan, size, steps, guidance, generator, step_end):
+        canvas_image, canvas_ids, fmap = fit_to_model(image, plan.first_ids, self.canvas)
+        out = self.pipe(
+            canvas_image, canvas_ids, plan.trajectory_objects(), plan.motion_prompt, num_inference_steps=steps,
+            visual_guidance_scale=guidance[0], text_guidance_scale=guidance[1], generator=generator,
+            callback_on_step_end=step_end,
+        )  # fmt: skip
+        # Canvas pixels -> output pixels: padding only shifts, so scaling is the whole map.
+        fx, fy = size[1] / fmap.scaled_width, size[0] / fmap.scaled_height
+        tracks = {oid: track.scaled(fx, fy) for oid, track in out.tracks.items()}
+        first = first_ids_at(plan, size)
+        trajectory = MaskTrajectory(warp_masks(first, tracks, self.frames), plan.trajectory_objects(), tracks=tracks)
+        return trajectory, {"canvas": [self.canvas, self.canvas], "model_frames": self.frames}
+
+
+class BackboneMotion:
+    """A real backbone's stage 1: a colour-mask video generated on the backbone's canvas,
+    read back to ids and brought to the output size as it is (no tracks: the masks may
+    change shape from frame to frame, which is the point of the method)."""
+
+    def __init__(self, ttm: BackboneTTM) -> None:
+        if ttm.motion is None:
+            raise ValueError("the backbone folder was loaded without its stage-1 model")
+        self.ttm = ttm
+        self.kind = ttm.config.backbone
+
+    @property
+    def frames(self) -> int:
+        return self.ttm.config.frames
+
+    @property
+    def default_steps(self) -> int:
+        return self.ttm.config.num_inference_steps
+
+    @property
+    def default_guidance(self) -> tuple[float, float]:
+        return self.ttm.config.visual_guidance, self.ttm.config.text_guidance
+
+    def generate(self, image, plan, size, steps, guidance, generator, step_end):
+        c = self.ttm.config
+        canvas_image, canvas_ids, fmap = fit_to_model(image, plan.first_ids, (c.height, c.width))
+        on_canvas = self.ttm.sample_motion(
+            canvas_image, canvas_ids, plan.trajectory_objects(), plan.motion_prompt, num_inference_steps=steps,
+            visual_guidance_scale=guidance[0], text_guidance_scale=guidance[1], generator=generator,
+            callback_on_step_end=step_end,
+        )  # fmt: skip
+        trajectory = trajectory_from_canvas(on_canvas, fmap, size)
+        # Frame 0 is the condition: the plan's own masks, exact at the output size.
+        ids = trajectory.ids.copy()
+        ids[0] = first_ids_at(plan, size)
+        return trajectory.replace(ids=ids), {"backbone": self.kind, "canvas": [c.height, c.width], "model_frames": c.frames}
+
+
+# ---- stage 2 ------------------------------------------------------------------------------
+def _render_on_canvas(
+    image: np.ndarray,
+    trajectory: MaskTrajectory,
+    canvas: tuple[int, int],
+    sample: Callable[[np.ndarray, MaskTrajectory], np.ndarray],
+) -> np.ndarray:
+    """Fit ``image`` and ``trajectory`` to a model canvas, run ``sample`` there, and bring
+    the frames back to the trajectory's size: (T, H, W, 3) uint8."""
+    canvas_image, _, fmap = fit_to_model(image, None, canvas)
+    frames = sample(canvas_image, trajectory_to_canvas(trajectory, fmap))  # (T, Hc, Wc, 3)
+    return resize_frames(fmap.restore(frames), trajectory.size)
+
+
+class CompactVideo:
+    """The bundled video model, on its own canvas."""
+
+    kind = "small"
+
+    def __init__(self, pipe: VideoPipeline) -> None:
+        self.pipe = pipe
+
+    @property
+    def canvas(self) -> tuple[int, int]:
+        return self.pipe.model.cfg.height, self.pipe.model.cfg.width
+
+    @property
+    def frames(self) -> int:
+        return self.pipe.model.cfg.frames
+
+    @property
+    def default_steps(self) -> int:
+        return self.pipe.default_steps
+
+    @property
+    def default_guidance(self) -> tuple[float, float]:
+        return self.pipe.default_visual_guidance, self.pipe.default_text_guidance
+
+    def out_of_domain(self, image: np.ndarray) -> str | None:
+        # The compact model is trained on synthetic scenes at exactly its canvas size; any
+        # other image (a photo above all) is upscaled from a small blurry render.
+        h, w = self.canvas
+        if image.shape[:2] == (h, w):
+            return None
+        return (
+            f"the {self.kind} video model is trained on {w}x{h} synthetic scenes, and this "
+            f"{image.shape[1]}x{image.shape[0]} image is outside what it knows"
+        )
+
+    def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
+        def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
+            return self.pipe(
+                canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
+                text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end,
+                tracks=complete_tracks(canvas_traj) if "warp" in self.pipe.model.cfg.cond_names else canvas_traj.tracks,
+            )  # fmt: skip
+
+        return _render_on_canvas(image, trajectory, self.canvas, sample), {"canvas": list(self.canvas)}
+
+
+class BackboneVideo:
+    """A real backbone's stage 2, on the backbone's canvas."""
+
+    def __init__(self, ttm: BackboneTTM) -> None:
+        if ttm.video is None:
+            raise ValueError("the backbone folder was loaded without its stage-2 model")
+        self.ttm = ttm
+        self.kind = ttm.config.backbone
+
+    @property
+    def frames(self) -> int:
+        return self.ttm.config.frames
+
+    @property
+    def default_steps(self) -> int:
+        return self.ttm.config.num_inference_steps
+
+    @property
+    def default_guidance(self) -> tuple[float, float]:
+        return self.ttm.config.visual_guidance, self.ttm.config.text_guidance
+
+    def out_of_domain(self, image: np.ndarray) -> str | None:
+        return None  # trained on real video
+
+    def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
+        c = self.ttm.config
+
+        def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
+            # The paper's stage 2 reads the masks only; tracks are not a condition here.
+            return self.ttm.sample_video(
+                canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
+                text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end,
+            )  # fmt: skip
+
+        return _render_on_canvas(image, trajectory, (c.height, c.width), sample), {"canvas": [c.height, c.width]}
+
+
+class WarpVideo:
+    """No model: each object's first-frame pixels moved along its track, the uncovered
+    background inpainted (`maskmotion.render.warp_preview`), at the output size."""
+
+    kind = "warp"
+    frames = None
+    default_steps = None
+    default_guidance = None
+
+    def out_of_domain(self, image: np.ndarray) -> str | None:
+        return None
+
+    def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
+        frame = resize_frames(image, trajectory.size)
+        return warp_preview(frame, trajectory, complete_tracks(trajectory)), {}
+
+
+# ---- shared helpers -----------------------------------------------------------------------
+def complete_tracks(trajectory: MaskTrajectory) -> dict[int, MotionTrack]:
+    """A track for every object: the trajectory's own where it has them, the rest fitted
+    to the masks (a generated mask video, or objects a drag did not move)."""
+    given = dict(trajectory.tracks or {})
+    missing = [oid for oid in trajectory.object_ids if oid not in given]
+    if missing:
+        fitted = fit_tracks(trajectory)
+        given.update({oid: fitted[oid] for oid in missing if oid in fitted})
+    return given
+
+
+def first_ids_at(plan: ScenePlan, size: tuple[int, int]) -> np.ndarray:
+    """The plan's first-frame ids at ``size`` (nearest); every object must survive."""
+    if plan.size == tuple(size):
+        return np.array(plan.first_ids)
+    ids = MaskTrajectory(plan.first_ids[None], plan.trajectory_objects()).resize(*size).ids[0]
+    lost = [o.name for o in plan.objects if not (ids == o.id).any()]
+    if lost:
+        raise InputError(
+            f"object(s) {lost} vanish when the image is scaled to {size[1]}x{size[0]}; "
+            "mark them larger or raise the output size limit (--max-size)"
+        )
+    return ids
+
+
+__all__ = [
+    "BackboneMotion",
+    "BackboneVideo",
+    "CompactMotion",
+    "CompactVideo",
+    "MOTION_CANVAS",
+    "MotionStage",
+    "StepEnd",
+    "VideoStage",
+    "WarpVideo",
+    "complete_tracks",
+    "first_ids_at",
+]
