@@ -15,7 +15,7 @@ grouped on CPU and flex on CUDA.
 
 from .grid import TokenGrid
 from .groups import (
-    MAX_OBJECTS,
+    MAX_ATTENTION_OBJECTS,
     BatchTokenGroups,
     TokenGroups,
     bounding_boxes,
@@ -47,7 +47,7 @@ from .processors import MaskContext, MaskedCrossAttnProcessor, MaskedSelfAttnPro
 from .varlen import varlen_available
 
 __all__ = [
-    "MAX_OBJECTS",
+    "MAX_ATTENTION_OBJECTS",
     "BACKENDS",
     "Backend",
     "TokenGrid",

@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from .plan import AttentionPlan
 
 __all__ = [
-    "MAX_OBJECTS",
+    "MAX_ATTENTION_OBJECTS",
     "TokenGroups",
     "BatchTokenGroups",
     "build_token_groups",
@@ -49,8 +49,9 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 # Attention masks are encoded as int64 bit sets (one bit per object plus one for the
-# background, see plan.py), which caps the object count.
-MAX_OBJECTS = 62
+# background, see plan.py), which caps the object count per sample. The ids a trajectory can
+# hold have their own, smaller limit (`trajectory.MAX_OBJECTS`, one palette colour each).
+MAX_ATTENTION_OBJECTS = 62
 
 CrossRegion = Literal["box", "pixel"]
 
@@ -89,8 +90,8 @@ def _resolve_num_objects(ids: torch.Tensor, num_objects: int | None) -> int:
         raise ValueError(
             f"mask ids go up to {max_id} but num_objects={num_objects}; pass num_objects >= {max_id}"
         )
-    if num_objects > MAX_OBJECTS:
-        raise ValueError(f"at most {MAX_OBJECTS} objects are supported, got num_objects={num_objects}")
+    if num_objects > MAX_ATTENTION_OBJECTS:
+        raise ValueError(f"at most {MAX_ATTENTION_OBJECTS} objects are supported, got num_objects={num_objects}")
     return num_objects
 
 

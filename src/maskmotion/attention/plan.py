@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from .groups import MAX_OBJECTS
+from .groups import MAX_ATTENTION_OBJECTS
 
 __all__ = [
     "AttentionPlan",
@@ -105,9 +105,9 @@ def self_attention_codes(labels: torch.Tensor) -> torch.Tensor:
     if labels.dtype.is_floating_point or labels.dtype == torch.bool:
         raise ValueError(f"labels must be an integer tensor, got {labels.dtype}")
     labels = labels.long()
-    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > MAX_OBJECTS):
+    if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) > MAX_ATTENTION_OBJECTS):
         raise ValueError(
-            f"labels must lie in 0..{MAX_OBJECTS} (0 = background), got {int(labels.min())}..{int(labels.max())}"
+            f"labels must lie in 0..{MAX_ATTENTION_OBJECTS} (0 = background), got {int(labels.min())}..{int(labels.max())}"
         )
     return torch.ones_like(labels) << labels
 
@@ -129,8 +129,8 @@ def cross_attention_codes(
             f"batch mismatch: membership has B={membership.shape[0]}, key_object_ids has B={key_object_ids.shape[0]}"
         )
     num_objects = membership.shape[2]
-    if num_objects > MAX_OBJECTS:
-        raise ValueError(f"at most {MAX_OBJECTS} objects are supported, got L={num_objects}")
+    if num_objects > MAX_ATTENTION_OBJECTS:
+        raise ValueError(f"at most {MAX_ATTENTION_OBJECTS} objects are supported, got L={num_objects}")
     key_object_ids = key_object_ids.long().to(membership.device)
     if key_object_ids.numel() and (int(key_object_ids.min()) < 0 or int(key_object_ids.max()) > num_objects):
         raise ValueError(

@@ -33,7 +33,9 @@ PALETTE = np.array(
 )
 PALETTE.setflags(write=False)
 
-#: Largest object id a trajectory can hold.
+#: Largest object id a trajectory can hold (one palette colour per object): the object
+#: limit of plans, masks, tracking and the pipelines. Masked attention can take more
+#: (`attention.MAX_ATTENTION_OBJECTS`, the cap of its bit-set encoding).
 MAX_OBJECTS = len(PALETTE) - 1
 
 
