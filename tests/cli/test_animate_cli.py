@@ -144,7 +144,7 @@ def test_drag_everything_needs_no_weights(tmp_path, assets):
 
 def test_animate_from_an_edited_plan_file(tmp_path, assets):
     from maskmotion.cli import main
-    from maskmotion.pipelines.animate import load_plan_file
+    from maskmotion.pipelines.outputs import load_plan_file
 
     common = ["--model", str(assets.model), "--text-model", str(assets.text), "--steps", "1", "--quiet"]
     scene = ["--prompt", assets.prompt, "--masks", str(assets.masks), *_object_args(assets)]

@@ -12,17 +12,36 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing as mp
 import os
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
+import torch
+import torch.distributed as dist
+from PIL import Image
+from tqdm.auto import tqdm
 
 from ..errors import InputError
-from ..files import atomic_path
-from ..pipelines import MotionResult, Scene
+from ..eval import average_displacement, frame_consistency, ssim
+from ..eval.adherence import adherent, curves_from_outlines, curves_from_video
+from ..eval.clip import clip_scorer_or_none
+from ..eval.fvd import RandomConv3DFeatures
+from ..eval.metrics import centroid_error, identity_swaps, mask_iou_per_object, psnr
+from ..files import atomic_path, sha256_file
+from ..models.io import load_model
+from ..pipelines import AnimatePipeline, MotionPipeline, MotionResult, Scene, VideoPipeline
+from ..text import TextEncoder
+from ..track import MaskTracker
+from ..trajectory import MaskTrajectory
+from ..video import write_video
+from ..weights import resolve_model_folder
+from .report import record_path, write_report
 from .suite import BenchCase, load_suite
 from .variants import MOTION_CONDITIONS, Variant, resolve_variant
 
@@ -63,14 +82,8 @@ class BenchConfig:
             raise InputError(f"steps must be at least 1, got {self.steps}")
 
 
-def record_path(out: Path, variant: str, case_id: str, seed: int) -> Path:
-    return out / "records" / variant / f"{case_id}_s{seed}.json"
-
-
 def run_bench(config: BenchConfig, progress: bool = True) -> dict[str, Any]:
     """Run (or finish) a benchmark and write its report; returns the results."""
-    from .report import write_report
-
     config.check()
     variants = [resolve_variant(v, config.weights) for v in config.variants]
     out = Path(config.out)
@@ -84,9 +97,6 @@ def run_bench(config: BenchConfig, progress: bool = True) -> dict[str, Any]:
         if rank != 0:
             return {}
     elif config.workers > 1:
-        import multiprocessing as mp
-        from concurrent.futures import ProcessPoolExecutor
-
         ctx = mp.get_context("spawn")
         with ProcessPoolExecutor(config.workers, mp_context=ctx) as pool:
             futures = [pool.submit(_shard_worker, config, r, config.workers) for r in range(config.workers)]
@@ -99,9 +109,7 @@ def run_bench(config: BenchConfig, progress: bool = True) -> dict[str, Any]:
 
 
 def _shard_worker(config: BenchConfig, rank: int, world: int) -> None:
-    import torch
-
-    from transformers.utils import logging as hf_logging
+    from transformers.utils import logging as hf_logging  # lazy: transformers is heavy; only workers need it
 
     torch.set_num_threads(1)  # one core per worker
     logging.basicConfig(level=logging.WARNING)
@@ -112,8 +120,6 @@ def _shard_worker(config: BenchConfig, rank: int, world: int) -> None:
 
 def run_shard(config: BenchConfig, variants: list[Variant], rank: int, world: int, progress: bool = True) -> int:
     """Run this shard's unfinished samples; returns how many records it wrote."""
-    from tqdm.auto import tqdm
-
     out = Path(config.out)
     cases = load_suite(config.suite, config.limit)
     jobs = [(c, s) for c in cases for s in config.seeds][rank::world]
@@ -151,12 +157,6 @@ class _Pipelines:
     """The models of one shard, loaded once: stage 1 and each variant's stage 2."""
 
     def __init__(self, config: BenchConfig, variants: list[Variant]):
-        from ..models.io import load_model
-        from ..pipelines import AnimatePipeline, MotionPipeline, VideoPipeline
-        from ..text import TextEncoder
-        from ..weights import resolve_model_folder
-
-        from ..eval.clip import clip_scorer_or_none
 
         self.steps = config.steps
         dev = config.device
@@ -203,13 +203,6 @@ def score_sample(
     """Every metric of one generated video: per object (IoU against the trajectory it was
     conditioned on and against the reference, centroid error, identity swaps, adherence)
     and per video (PSNR/SSIM against the reference, AD, frame consistency, FVD features)."""
-    from ..eval import average_displacement, frame_consistency, ssim
-    from ..eval.adherence import adherent, curves_from_video
-    from ..eval.fvd import RandomConv3DFeatures
-    from ..eval.metrics import centroid_error, identity_swaps, mask_iou_per_object, psnr
-    from ..track import MaskTracker
-    from ..trajectory import MaskTrajectory
-
     t, h, w = video.shape[:3]
     tracked = MaskTracker().track(video, trajectory.ids[0])
     oids = [o.id for o in trajectory.objects]
@@ -254,9 +247,6 @@ def score_sample(
 def _reference_curves(ref_ids: np.ndarray, ref_video: np.ndarray | None, objects) -> dict:
     """The reference's curves per object: read like the generated video's where the
     reference video is there, else from its masks alone (turns from the outlines)."""
-    from ..eval.adherence import curves_from_outlines, curves_from_video
-    from ..trajectory import MaskTrajectory
-
     traj = MaskTrajectory(ref_ids, objects)
     return curves_from_video(ref_video, traj) if ref_video is not None else curves_from_outlines(traj)
 
@@ -269,8 +259,6 @@ def _match_ids(ids: np.ndarray | None, t: int, h: int, w: int) -> np.ndarray | N
     """Reference ids at the generated video's frames and size (nearest in both)."""
     if ids is None:
         return None
-    import cv2
-
     ids = ids[np.round(np.linspace(0, len(ids) - 1, t)).astype(int)]
     if ids.shape[1:] != (h, w):
         ids = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_NEAREST) for f in ids])
@@ -280,8 +268,6 @@ def _match_ids(ids: np.ndarray | None, t: int, h: int, w: int) -> np.ndarray | N
 def _match_video(video: np.ndarray | None, t: int, h: int, w: int) -> np.ndarray | None:
     if video is None:
         return None
-    import cv2
-
     video = video[np.round(np.linspace(0, len(video) - 1, t)).astype(int)]
     if video.shape[1:3] != (h, w):
         video = np.stack([cv2.resize(f, (w, h), interpolation=cv2.INTER_AREA) for f in video])
@@ -290,9 +276,6 @@ def _match_video(video: np.ndarray | None, t: int, h: int, w: int) -> np.ndarray
 
 # ---- files --------------------------------------------------------------------------------
 def _save_inputs(out: Path, case: BenchCase) -> None:
-    from PIL import Image
-
-    from ..video import write_video
 
     folder = out / "videos" / case.case_id
     folder.mkdir(parents=True, exist_ok=True)
@@ -304,16 +287,12 @@ def _save_inputs(out: Path, case: BenchCase) -> None:
 
 
 def _save_video(out: Path, variant: str, case_id: str, seed: int, video: np.ndarray) -> str:
-    from ..video import write_video
-
     rel = Path("videos") / case_id / f"{variant}_s{seed}.gif"
     write_video(out / rel, video)
     return rel.as_posix()
 
 
 def _save_trajectory(out: Path, case_id: str, seed: int, trajectory) -> str:
-    from ..video import write_video
-
     rel = Path("videos") / case_id / f"trajectory_s{seed}.gif"
     if not (out / rel).is_file():
         write_video(out / rel, trajectory.render())
@@ -322,13 +301,10 @@ def _save_trajectory(out: Path, case_id: str, seed: int, trajectory) -> str:
 
 def _weights_fingerprints(config: BenchConfig, variants: list[Variant]) -> dict[str, str]:
     """SHA-256 of every model file the samples depend on (stage 1 and each variant)."""
-    from ..pipelines.animate import _sha256
-    from ..weights import resolve_model_folder
-
-    prints = {"stage1": _sha256(resolve_model_folder(config.motion, "motion") / "model.safetensors")}
+    prints = {"stage1": sha256_file(resolve_model_folder(config.motion, "motion") / "model.safetensors")}
     for v in variants:
         if v.folder is not None:
-            prints[v.name] = _sha256(v.folder / "model.safetensors")
+            prints[v.name] = sha256_file(v.folder / "model.safetensors")
     return prints
 
 
@@ -360,8 +336,6 @@ def _distributed_rank() -> tuple[int, int]:
 
 
 def _barrier() -> None:
-    import torch.distributed as dist
-
     if not dist.is_initialized():
         dist.init_process_group("gloo")
     dist.barrier()

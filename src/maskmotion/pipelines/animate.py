@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from ..errors import InputError
-from ..files import atomic_dir
+from ..files import atomic_dir, sha256_file
 from ..models import MotionDiT, VideoDiT
 from ..models.io import WEIGHTS_NAME, load_model
 from ..plan import (
@@ -249,7 +249,7 @@ class AnimatePipeline:
         pipe = cls(motion, video)
         pipe.model_info = {
             "name_or_path": str(name_or_path),
-            **{s: {"folder": str(f), "sha256": _sha256(f / WEIGHTS_NAME)} for s, f in folders.items()},
+            **{s: {"folder": str(f), "sha256": sha256_file(f / WEIGHTS_NAME)} for s, f in folders.items()},
         }
         return pipe
 
@@ -693,14 +693,6 @@ def _convert(video: np.ndarray, output_type: str) -> Any:
 
         return [Image.fromarray(f) for f in video]
     return video
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 __all__ = [
