@@ -128,6 +128,29 @@ def test_warp_renderer_on_a_photo_keeps_its_aspect(tmp_path, assets):
     assert "video" not in record["model"]  # no stage-2 weights were loaded
 
 
+def test_plan_then_render_repeats_animate_on_a_photo(tmp_path, assets):
+    """The trajectory file carries stage 1's tracks, so `render` warps exactly as `animate`
+    did instead of fitting the motion to the masks again; no renderer is named, so both
+    take "auto", which is warp on a photo."""
+    photo = _photo(tmp_path / "photo.png")
+    scene = ("--prompt", "the ball rolls to the right while the box slides left",
+             "--box", "ball=18,18,74,74", "--box", "box=95,25,145,90")  # fmt: skip
+    common = ("--model", assets.model, "--text-model", assets.text, "--steps", "2", "--seed", "4", "--quiet")
+    whole = run_cli("animate", photo, *scene, *common, "--max-size", "80", "--out", tmp_path / "whole.mp4")
+    assert whole.returncode == 0, whole.stderr
+    planned = run_cli("plan", photo, *scene, *common, "--max-size", "80", "--out", tmp_path / "p")
+    assert planned.returncode == 0, planned.stderr
+    assert MaskTrajectory.load(tmp_path / "p.trajectory.npz").tracks is not None
+    rendered = run_cli(
+        "render", photo, "--trajectory", tmp_path / "p.trajectory.npz", "--plan", tmp_path / "p.plan.json",
+        *common, "--out", tmp_path / "r.mp4",
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    assert np.array_equal(read_video(tmp_path / "r.mp4"), read_video(tmp_path / "whole.mp4"))
+    record = json.loads((tmp_path / "whole.plan.json").read_text())
+    assert record["settings"]["renderer"] == "warp" and "16x16" in record["settings"]["video"]["why_warp"]
+
+
 def test_drag_everything_needs_no_weights(tmp_path, assets):
     res = run_cli(
         "plan", assets.image, "--prompt", assets.prompt, "--masks", assets.masks, *_object_args(assets),
