@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import logging
 import math
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -612,6 +614,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised in the main thread so that `with` blocks clean up (an output set
+    that was never committed leaves no temporary folder behind)."""
+
+
+def _raise_terminated(signum, frame) -> None:  # noqa: ANN001 - signal handler signature
+    raise Terminated()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -619,6 +630,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.argv = ["maskmotion", *(sys.argv[1:] if argv is None else argv)]
     level = logging.WARNING if args.quiet else logging.DEBUG if args.verbose else logging.INFO
     logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if _main_thread() else None
     try:
         args.run(args)
     except InputError as exc:
@@ -631,10 +643,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"maskmotion {args.command}: interrupted", file=sys.stderr)
         return 130
-    except Exception:
-        logger.exception("maskmotion %s: internal error (please report it)", args.command)
+    except Terminated:
+        print(f"maskmotion {args.command}: terminated", file=sys.stderr)
+        return 143
+    except MemoryError:
+        print(f"maskmotion {args.command}: error: out of memory; use a smaller input or --max-size", file=sys.stderr)
         return EXIT_INTERNAL
+    except Exception as exc:
+        if args.verbose:
+            logger.exception("maskmotion %s: internal error (please report it)", args.command)
+        else:
+            what = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+            print(
+                f"maskmotion {args.command}: internal error: {what} (please report it; --verbose shows the traceback)",
+                file=sys.stderr,
+            )
+        return EXIT_INTERNAL
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     return EXIT_OK
+
+
+def _main_thread() -> bool:
+    # Signal handlers can only be set from the main thread (a web server may call main()).
+    return threading.current_thread() is threading.main_thread()
 
 
 if __name__ == "__main__":
