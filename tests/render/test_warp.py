@@ -6,7 +6,7 @@ import pytest
 from maskmotion.data.sprites import SpritesConfig, generate_scene
 from maskmotion.data.sprites.splits import seeds_for
 from maskmotion.render import fit_tracks, warp_preview
-from maskmotion.train.examples import tracks_from_sprite_params
+from maskmotion.data.sprites import tracks_from_sprite_params
 from maskmotion.trajectory import MaskTrajectory, MotionTrack, TrajectoryObject, warp_masks
 
 

@@ -95,7 +95,7 @@ def test_read_back_judges_a_disc_spin_adherent():
     # End-to-end adherence reads motion back from the video: the spinning striped disc
     # counts as following "spins" (its outline alone would not), a still one as still.
     from maskmotion.eval.adherence import adherent, curves_from_masks, curves_from_track, curves_from_video
-    from maskmotion.train.examples import tracks_from_sprite_params
+    from maskmotion.data.sprites import tracks_from_sprite_params
 
     for kind in ("spin_ccw", "stay"):
         scene = _sprite_scene(kind, "stripes")

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
@@ -282,8 +283,6 @@ class TTMModel(nn.Module):
         return {key: value for key, value in self.state_dict().items() if not key.startswith("backbone.")}
 
     def save_pretrained(self, folder: str | Path) -> None:
-        from safetensors.torch import save_file
-
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.backbone.save_pretrained(folder / BACKBONE_FOLDER, safe_serialization=True)
@@ -308,8 +307,6 @@ class TTMModel(nn.Module):
         return model
 
     def _load_adapter(self, path: Path) -> None:
-        from safetensors.torch import load_file
-
         if not path.is_file():
             raise FileNotFoundError(f"{path} not found")
         state = load_file(str(path))

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 
 import torch
 from diffusers import WanTransformer3DModel
+from diffusers.models.embeddings import PixArtAlphaTextProjection
 from diffusers.models.normalization import FP32LayerNorm
 from torch import nn
 
@@ -116,8 +117,6 @@ class WanTTM(TTMModel):
         # its projection; a different encoder width gets a projection of its own.
         self.local_text_proj: nn.Module | None = None
         if text_dim != backbone.config.text_dim:
-            from diffusers.models.embeddings import PixArtAlphaTextProjection
-
             self.local_text_proj = PixArtAlphaTextProjection(text_dim, inner, act_fn="gelu_tanh")
         self.text_dim = text_dim
         for path in config.blocks:

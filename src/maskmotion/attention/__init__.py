@@ -15,7 +15,6 @@ grouped on CPU and flex on CUDA.
 
 from .grid import TokenGrid
 from .groups import (
-    MAX_ATTENTION_OBJECTS,
     BatchTokenGroups,
     TokenGroups,
     bounding_boxes,
@@ -36,6 +35,7 @@ from .ops import (
     resolve_backend,
 )
 from .plan import (
+    MAX_ATTENTION_OBJECTS,
     AttentionPlan,
     build_cross_attention_plan,
     build_plan,

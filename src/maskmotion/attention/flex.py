@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+from torch.nn.attention.flex_attention import BlockMask, flex_attention
 
 from .plan import AttentionPlan
 
@@ -35,8 +36,6 @@ _compiled_flex: Callable | None = None
 
 def _flex_function(compile: bool) -> Callable:
     global _compiled_flex
-    from torch.nn.attention.flex_attention import flex_attention
-
     if not compile:
         return flex_attention
     if _compiled_flex is None:
@@ -80,8 +79,6 @@ def _to_kv_blocks(tiles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 def build_flex_layout(plan: AttentionPlan, block: int = FLEX_BLOCK_SIZE) -> FlexLayout:
     """Sort tokens by code and derive the tile-level mask from per-tile bit sets."""
-    from torch.nn.attention.flex_attention import BlockMask
-
     batch, num_queries, num_keys = plan.batch_size, plan.num_queries, plan.num_keys
     query_codes, query_order = torch.sort(plan.query_codes, dim=1, stable=True)  # (B, N)
     key_codes, key_order = torch.sort(plan.key_codes, dim=1, stable=True)  # (B, M)

@@ -25,18 +25,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
 
 from .grid import TokenGrid
-
-if TYPE_CHECKING:
-    from .plan import AttentionPlan
+from .plan import MAX_ATTENTION_OBJECTS, AttentionPlan, build_cross_attention_plan, build_self_attention_plan
 
 __all__ = [
-    "MAX_ATTENTION_OBJECTS",
     "TokenGroups",
     "BatchTokenGroups",
     "build_token_groups",
@@ -47,11 +44,6 @@ __all__ = [
 ]
 
 logger = logging.getLogger(__name__)
-
-# Attention masks are encoded as int64 bit sets (one bit per object plus one for the
-# background, see plan.py), which caps the object count per sample. The ids a trajectory can
-# hold have their own, smaller limit (`trajectory.MAX_OBJECTS`, one palette colour each).
-MAX_ATTENTION_OBJECTS = 62
 
 CrossRegion = Literal["box", "pixel"]
 
@@ -390,8 +382,6 @@ class BatchTokenGroups:
     def self_attention_plan(self) -> AttentionPlan:
         """The cached partition plan for masked self-attention."""
         if self._self_plan is None:
-            from .plan import build_self_attention_plan
-
             self._self_plan = build_self_attention_plan(self.labels)
         return self._self_plan
 
@@ -403,8 +393,6 @@ class BatchTokenGroups:
         cached = self._cross_cache
         if cached is not None and cached[0] is key_object_ids and cached[1] == key_object_ids._version:
             return cached[2]
-        from .plan import build_cross_attention_plan
-
         plan = build_cross_attention_plan(self.membership, key_object_ids.to(self.device))
         self._cross_cache = (key_object_ids, key_object_ids._version, plan)
         return plan

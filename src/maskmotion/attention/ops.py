@@ -23,8 +23,10 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
+from .flex import flex_masked_attention
 from .groups import BatchTokenGroups
 from .plan import AttentionPlan, build_cross_attention_plan, build_self_attention_plan
+from .varlen import varlen_masked_attention
 
 __all__ = [
     "BACKENDS",
@@ -158,11 +160,7 @@ def masked_attention(
     if backend == "grouped":
         return grouped_attention(q, k, v, plan, scale)
     if backend == "flex":
-        from .flex import flex_masked_attention
-
         return flex_masked_attention(q, k, v, plan, scale, compile=compile_flex)
-    from .varlen import varlen_masked_attention
-
     return varlen_masked_attention(q, k, v, plan, scale)
 
 

@@ -23,9 +23,8 @@ from typing import Any
 
 import torch
 
-from .groups import MAX_ATTENTION_OBJECTS
-
 __all__ = [
+    "MAX_ATTENTION_OBJECTS",
     "AttentionPlan",
     "build_plan",
     "build_self_attention_plan",
@@ -33,6 +32,11 @@ __all__ = [
     "self_attention_codes",
     "cross_attention_codes",
 ]
+
+# Attention masks are encoded as int64 bit sets (one bit per object plus one for the
+# background), which caps the object count per sample. The ids a trajectory can
+# hold have their own, smaller limit (`trajectory.MAX_OBJECTS`, one palette colour each).
+MAX_ATTENTION_OBJECTS = 62
 
 
 @dataclass(frozen=True)

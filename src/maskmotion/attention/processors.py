@@ -131,7 +131,7 @@ class MaskContext:
 
 
 def _is_classic_attention(attn: nn.Module) -> bool:
-    from diffusers.models.attention_processor import Attention
+    from diffusers.models.attention_processor import Attention  # lazy: diffusers is heavy; only backbone adapters call this
 
     return isinstance(attn, Attention)
 

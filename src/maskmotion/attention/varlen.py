@@ -22,7 +22,7 @@ __all__ = ["varlen_available", "varlen_masked_attention"]
 def varlen_available() -> bool:
     """True when this PyTorch build ships `torch.nn.attention.varlen.varlen_attn` and CUDA is usable."""
     try:
-        from torch.nn.attention.varlen import varlen_attn  # noqa: F401
+        from torch.nn.attention.varlen import varlen_attn  # noqa: F401 - optional: newer PyTorch builds only
     except ImportError:
         return False
     return torch.cuda.is_available()
@@ -33,7 +33,7 @@ def varlen_masked_attention(
 ) -> torch.Tensor:
     """Masked attention with varlen flash attention; same semantics as `reference_attention`."""
     try:
-        from torch.nn.attention.varlen import varlen_attn
+        from torch.nn.attention.varlen import varlen_attn  # optional: newer PyTorch builds only
     except ImportError as error:
         raise ValueError(
             "backend='varlen' needs torch.nn.attention.varlen (PyTorch >= 2.10); use backend='flex' or 'grouped'"

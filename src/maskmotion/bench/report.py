@@ -12,6 +12,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..eval.fvd import RandomConv3DFeatures, frechet_from_features
 from ..files import atomic_path
 from .suite import BenchCase
 
@@ -43,9 +44,12 @@ FVD_NOTE = (
 )
 
 
-def load_records(out: Path, variants: Sequence[str], cases: Sequence[BenchCase], seeds: Sequence[int]) -> list[dict]:
-    from .runner import record_path
+def record_path(out: Path, variant: str, case_id: str, seed: int) -> Path:
+    """Where the record of one sample (variant, case, seed) lives under the output folder."""
+    return out / "records" / variant / f"{case_id}_s{seed}.json"
 
+
+def load_records(out: Path, variants: Sequence[str], cases: Sequence[BenchCase], seeds: Sequence[int]) -> list[dict]:
     records, missing = [], 0
     for v in variants:
         for c in cases:
@@ -91,16 +95,12 @@ def summarise(records: Sequence[dict]) -> dict[str, Any]:
 
 
 def _fvd(records: Sequence[dict], reference: np.ndarray | None) -> float | None:
-    from ..eval.fvd import frechet_from_features
-
     if reference is None or len(records) < 2 or len(reference) < 2:
         return None
     return frechet_from_features(reference, np.array([r["fvd_features"] for r in records]))
 
 
 def _reference_features(cases: Sequence[BenchCase]) -> np.ndarray | None:
-    from ..eval.fvd import RandomConv3DFeatures
-
     videos = [c.reference_video for c in cases if c.reference_video is not None]
     if len(videos) < 2 or len({v.shape for v in videos}) != 1:
         return None
@@ -183,7 +183,7 @@ def markdown_table(results: dict[str, Any]) -> str:
 
 def write_plots(out: Path, results: dict[str, Any]) -> list[str]:
     """One PNG per metric: the metric against the number of objects, a line per variant."""
-    try:
+    try:  # lazy: matplotlib is optional (the eval extra)
         import matplotlib
 
         matplotlib.use("Agg")

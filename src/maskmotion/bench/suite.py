@@ -24,9 +24,17 @@ from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+from PIL import Image
 
+from ..data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_params
+from ..data.sprites.splits import seeds_for
 from ..errors import InputError
 from ..eval.adherence import MotionCurves, curves_from_track
+from ..files import atomic_path
+from ..plan import ObjectRequest, PlannedObject, ScenePlan, load_image, mask_from_png, plan_scene
+from ..trajectory import MaskTrajectory, save_id_png
+from ..trajectory.core import default_objects
+from ..video import read_video, write_video
 
 SPRITES_SUITES = {"sprites-test": "test", "sprites-val": "val"}
 DEFAULT_SPRITES_CASES = 48
@@ -53,8 +61,6 @@ class BenchCase:
 
     def plan(self):
         """The `ScenePlan`: the case's own prompts where it has them, else the rule planner's."""
-        from ..plan import ObjectRequest, PlannedObject, ScenePlan, plan_scene
-
         if self.motion_prompt and all(p for _, _, p in self.objects):
             objects = tuple(PlannedObject(i, n, p) for i, n, p in self.objects)
             return ScenePlan(self.prompt, self.motion_prompt, objects, self.first_ids.copy(), source="suite")
@@ -90,10 +96,6 @@ def load_suite(suite: str, limit: int | None = None) -> list[BenchCase]:
 
 def sprites_cases(split: str, n: int) -> Iterator[BenchCase]:
     """The first ``n`` scenes of a sprites split, with their ground truth."""
-    from ..data.sprites import SpritesConfig, generate_scene
-    from ..data.sprites.splits import seeds_for
-    from ..train.examples import tracks_from_sprite_params
-
     config = SpritesConfig()
     for seed in seeds_for(split, n):
         sc = generate_scene(seed, config)
@@ -115,10 +117,6 @@ def sprites_cases(split: str, n: int) -> Iterator[BenchCase]:
 
 def load_manifest(path: str | Path) -> list[BenchCase]:
     """Read a JSONL manifest (see the module docstring); errors name the line and field."""
-    from ..plan import load_image, mask_from_png
-    from ..trajectory import MaskTrajectory
-    from ..video import read_video
-
     path = Path(path)
     root = path.parent
     cases, seen = [], set()
@@ -176,12 +174,6 @@ def load_manifest(path: str | Path) -> list[BenchCase]:
 def write_sprites_manifest(out_dir: str | Path, split: str = "test", n: int = DEFAULT_SPRITES_CASES) -> Path:
     """Write ``n`` sprites scenes as files plus ``suite.jsonl`` (the generic format), so
     the same runner can be checked on files; returns the manifest path."""
-    from ..files import atomic_path
-    from ..trajectory import MaskTrajectory, save_id_png
-    from ..trajectory.core import default_objects
-    from ..video import write_video
-    from PIL import Image
-
     out = Path(out_dir)
     for sub in ("images", "masks", "videos", "traj"):
         (out / sub).mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..trajectory import MaskTrajectory, MotionTrack
+from ..render import fit_tracks
+from ..track import read_turns
 
 COS_MIN = 0.7  # direction agreement of the change curves
 RATIO_RANGE = (0.5, 2.0)  # "rough magnitude"
@@ -61,8 +63,6 @@ def curves_from_masks(ids: np.ndarray, object_id: int, angle: np.ndarray | None 
 
 def curves_from_outlines(trajectory: MaskTrajectory) -> dict[int, MotionCurves]:
     """Each object's curves from its masks alone, turns from the outline fit (`fit_tracks`)."""
-    from ..render import fit_tracks
-
     fitted = fit_tracks(trajectory)
     return {
         o.id: curves_from_masks(trajectory.ids, o.id, fitted[o.id].angle if o.id in fitted else None)
@@ -75,8 +75,6 @@ def curves_from_video(video: np.ndarray, trajectory: MaskTrajectory) -> dict[int
     masks that follow it (``trajectory``, e.g. tracked from the video): positions and
     areas from the masks, turns from the pixels inside them (`read_turns`), or, for an
     object without texture, from its outline (`curves_from_outlines`)."""
-    from ..track import read_turns
-
     turns = read_turns(video, trajectory)
     curves = {o.id: curves_from_masks(trajectory.ids, o.id, turns.get(o.id)) for o in trajectory.objects}
     if any(turn is None for turn in turns.values()):

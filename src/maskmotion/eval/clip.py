@@ -31,7 +31,7 @@ class ClipScorer:
     """Cosine similarities in a CLIP embedding space, scaled to [-100, 100] as usual."""
 
     def __init__(self, folder: str | os.PathLike, device: str = "cpu") -> None:
-        from transformers import AutoTokenizer, CLIPModel
+        from transformers import AutoTokenizer, CLIPModel  # lazy: transformers is heavy; CLIP weights are optional
 
         folder = Path(folder)
         if not (folder / "config.json").is_file():

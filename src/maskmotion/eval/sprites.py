@@ -19,11 +19,14 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-from ..data.sprites import SpritesConfig, generate_scene
+from ..data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_params
 from ..models import MotionDiT, VideoConditions, VideoDiT, decode_motion, euler_sample
-from ..pipelines.inputs import to_uint8, video_condition
+from ..models.examples import stage1_example
+from ..models.inputs import to_uint8, video_condition
+from ..pipelines import MotionInputs, MotionPipeline, VideoInputs, VideoPipeline
 from ..render import warp_preview
 from ..text import TextEncoder
+from ..track import MaskTracker
 from ..trajectory import PALETTE, MaskTrajectory, warp_masks
 from .adherence import adherent, curves_from_outlines, curves_from_track, curves_from_video
 from .metrics import PooledPSNR, mask_iou_per_object
@@ -43,8 +46,6 @@ class ObjectResult:
 
 
 def _ground_truth_tracks(scene):
-    from ..train.examples import tracks_from_sprite_params
-
     return tracks_from_sprite_params(scene.params(), scene.first_ids, [o.id for o in scene.objects])
 
 
@@ -76,9 +77,6 @@ def evaluate_motion_model(
     generator_seed: int = 0, batch_size: int = 32, **guidance,
 ) -> list[ObjectResult]:
     """Sample stage 1 (compact form) on each scene; adherence is read from the sampled tracks."""
-    from ..pipelines import MotionInputs, MotionPipeline
-    from ..train.examples import stage1_example
-
     pipe = MotionPipeline(model, text, device=next(model.parameters()).device)
     seeds = list(seeds)
     rows: list[ObjectResult] = []
@@ -141,8 +139,6 @@ def evaluate_video_model(
     generator_seed: int = 0, batch_size: int = 8, **guidance,
 ) -> dict[str, float]:
     """Stage 2 given the ground-truth trajectory; pooled PSNR in dB."""
-    from ..pipelines import VideoInputs, VideoPipeline
-
     pipe = VideoPipeline(model, text, device=next(model.parameters()).device)
     meters: dict[str, PooledPSNR] = defaultdict(PooledPSNR)
     seeds = list(seeds)
@@ -191,10 +187,6 @@ def evaluate_end_to_end(
     the tracker (from the first-frame masks): adherence of what the viewer sees. IoU is
     the tracked masks against the ground-truth trajectory. ``video_model=None`` renders
     with the model-free warp preview instead (the baseline stage 2 must beat)."""
-    from ..pipelines import MotionInputs, MotionPipeline, VideoInputs, VideoPipeline
-    from ..track import MaskTracker
-    from ..train.examples import stage1_example
-
     dev = next(motion_model.parameters()).device
     motion_pipe = MotionPipeline(motion_model, text, device=dev)
     video_pipe = None if video_model is None else VideoPipeline(video_model, text, device=dev)
@@ -228,8 +220,6 @@ def evaluate_end_to_end(
 def evaluate_read_back_ceiling(seeds: Iterable[int], sprites: SpritesConfig) -> list[ObjectResult]:
     """The end-to-end measure on the scenes' true videos: how much adherence the tracker
     read-back itself loses (the ceiling of `evaluate_end_to_end`)."""
-    from ..track import MaskTracker
-
     tracker = MaskTracker()
     rows: list[ObjectResult] = []
     for seed in seeds:

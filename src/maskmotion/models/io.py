@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import InputError
@@ -45,8 +47,6 @@ def save_model(
     ``dtype`` (e.g. torch.float16) stores floating-point weights at that precision to
     halve the file; `load_model` casts them back to the model's own dtype.
     """
-    from safetensors.torch import save_file
-
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     state = {}
@@ -122,9 +122,6 @@ def load_model_folder_into(model: nn.Module, folder: str | os.PathLike) -> nn.Mo
 def _load_state_strict(model: nn.Module, folder: Path, new_prefixes: tuple[str, ...] = ()) -> None:
     """Load every weight of ``model`` from ``folder``; only keys under ``new_prefixes``
     may be absent there (they keep their initial values)."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
     weights = folder / WEIGHTS_NAME
     if not weights.is_file():
         raise WeightsError(f"{folder} has no {WEIGHTS_NAME}; copy the weights file there")

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid
+from ..attention import BatchTokenGroups, MaskedCrossAttention, MaskedSelfAttention, TokenGrid, build_token_groups
 from .common import Attention, config_from_dict, Mlp, TextContext, TimestepEmbedder, modulate, sincos_3d
 from .head_condition import HeadCondition, HeadModulation
 
@@ -284,8 +284,6 @@ class VideoDiT(nn.Module):
 
     def token_groups(self, ids: torch.Tensor | list, num_objects: list[int] | None = None) -> BatchTokenGroups:
         """Token groups for a batch of trajectories' ids (each (T, H, W)) at this model's grid."""
-        from ..attention import build_token_groups
-
         samples = [
             build_token_groups(
                 ids[i], self.cfg.token_grid, None if num_objects is None else num_objects[i], self.cfg.cross_region

@@ -39,9 +39,9 @@ from ..errors import InputError
 from ..files import atomic_dir
 from ..trajectory import MaskTrajectory, TrajectoryObject
 from ..weights import STAGES
-from .backbone_kinds import BACKBONES, BackboneKind, _strict, get_kind
+from ..adapters.kinds import BACKBONES, BackboneKind, _strict, get_kind
 from .guidance import guided
-from .inputs import concat_local_states, to_model_range, to_uint8
+from ..models.inputs import concat_local_states, to_model_range, to_uint8
 
 __all__ = ["BackboneConfig", "BackboneTTM", "CONFIG_NAME", "read_backbone_config"]
 
@@ -199,7 +199,7 @@ class BackboneTTM:
         """Load a weights folder (strict). ``stages`` picks which of motion/ and video/ load;
         ``backbone`` (when given) must be the folder's; ``dtype`` defaults to bf16 on CUDA,
         float32 elsewhere."""
-        from transformers import AutoTokenizer
+        from transformers import AutoTokenizer  # lazy: transformers is heavy; only loading a folder needs it
 
         path = Path(path)
         config = read_backbone_config(path, backbone)

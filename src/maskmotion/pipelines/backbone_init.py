@@ -23,7 +23,7 @@ from transformers import AutoTokenizer
 from ..adapters import TTMModel
 from ..errors import InputError
 from .backbone import BackboneConfig, BackboneTTM
-from .backbone_kinds import BackboneKind, _strict, get_kind
+from ..adapters.kinds import BackboneKind, _strict, get_kind
 
 __all__ = ["adapt_stages", "backbone_from_base"]
 

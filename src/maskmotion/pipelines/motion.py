@@ -17,7 +17,7 @@ from ..models import MotionConditions, MotionDiT, decode_motion, euler_sample, o
 from ..trajectory import MaskTrajectory, MotionTrack, TrajectoryObject, warp_masks
 from .base import StagePipeline
 from .guidance import guided
-from .inputs import encode_local_prompts, encode_prompts
+from ..models.inputs import encode_local_prompts, encode_prompts
 
 
 @dataclass

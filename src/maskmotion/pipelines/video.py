@@ -7,6 +7,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
+from PIL import Image
 
 from ..errors import InputError
 from ..models import VideoConditions, VideoDiT, euler_sample
@@ -14,7 +15,7 @@ from ..render import fit_tracks, flow_render, warp_preview
 from ..trajectory import MaskTrajectory, MotionTrack
 from .base import StagePipeline
 from .guidance import guided
-from .inputs import encode_local_prompts, encode_prompts, to_uint8, video_condition
+from ..models.inputs import encode_local_prompts, encode_prompts, to_uint8, video_condition
 
 OUTPUT_TYPES = ("np", "pt", "pil")
 
@@ -151,7 +152,5 @@ class VideoPipeline(StagePipeline):
             return frames.clamp(-1, 1).add(1).div(2).cpu()
         arr = to_uint8(frames)
         if output_type == "pil":
-            from PIL import Image
-
             return [Image.fromarray(f) for f in arr]
         return arr

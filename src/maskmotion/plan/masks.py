@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+import cv2
 
 from ..errors import InputError
 from ..trajectory import MAX_OBJECTS, TrajectoryError, load_id_png
@@ -181,8 +182,6 @@ def _paint(size: tuple[int, int], boxes: Sequence[BoxHint], masks: Sequence[np.n
 def grabcut_mask(image: np.ndarray, box: tuple[int, int, int, int], iterations: int = GRABCUT_ITERATIONS) -> np.ndarray | None:
     """(H, W) bool foreground inside ``box`` by GrabCut, or None when it collapses
     (keeps under MIN_GRABCUT_FILL of the box, or the box leaves no background)."""
-    import cv2
-
     h, w = image.shape[:2]
     x0, y0, x1, y1 = box
     if x0 == 0 and y0 == 0 and x1 == w and y1 == h:
@@ -260,6 +259,7 @@ def masks_from_sam2(
 
 def _sam2_predictor(checkpoint: str, config: str, device: str):  # pragma: no cover - needs sam2
     try:
+        # optional: SAM2 is installed separately, with its own weights
         from sam2.build_sam import build_sam2
         from sam2.sam2_image_predictor import SAM2ImagePredictor
     except ImportError:

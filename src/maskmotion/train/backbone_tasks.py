@@ -45,15 +45,17 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
+from ..adapters.kinds import get_kind
 from ..attention import BatchTokenGroups, TokenGrid, TokenGroups, build_token_groups
 from ..data.sprites import SpritesConfig
 from ..data.sprites.splits import seeds_for
 from ..errors import InputError
 from ..files import atomic_dir, atomic_path
-from ..pipelines.backbone import CONFIG_NAME, COMPONENTS, read_backbone_config
-from ..pipelines.backbone_kinds import get_kind
-from ..pipelines.inputs import concat_local_states
+from ..models.inputs import concat_local_states
+from ..pipelines.backbone import CONFIG_NAME, COMPONENTS, BackboneTTM, read_backbone_config
+from ..pipelines.backbone_init import backbone_from_base
 from ..text import pad_states
 from ..trajectory import PALETTE
 from ..weights import STAGES
@@ -132,8 +134,6 @@ class BackboneTask(_SceneTask):
 
     # ---- the weights folder ------------------------------------------------------------
     def _make_weights(self) -> None:
-        from ..pipelines.backbone_init import backbone_from_base
-
         o = self.opts
         if not o.base:
             raise InputError(
@@ -163,8 +163,6 @@ class BackboneTask(_SceneTask):
     def encoders(self) -> Any:
         """The folder's VAE and text encoder (a `BackboneTTM` without stages), loaded on first use."""
         if self._encoders is None:
-            from ..pipelines.backbone import BackboneTTM
-
             device = self.opts.encode_device
             if device == "auto":
                 device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -202,8 +200,6 @@ class BackboneTask(_SceneTask):
 
     def scene_tensors(self, index: int) -> dict[str, torch.Tensor]:
         """One scene's cached tensors (encoded and written on a miss)."""
-        from safetensors.torch import load_file, save_file
-
         path = self.cache / f"scene_{index:07d}.safetensors" if self.cache is not None else None
         if path is not None and path.is_file():
             return load_file(str(path))
@@ -217,8 +213,6 @@ class BackboneTask(_SceneTask):
     def empty_text(self) -> torch.Tensor:
         """(L, D) states of the empty prompt (the "no text" condition), cached like a scene."""
         if self._empty is None:
-            from safetensors.torch import load_file, save_file
-
             path = self.cache / "empty_prompt.safetensors" if self.cache is not None else None
             if path is not None and path.is_file():
                 self._empty = load_file(str(path))["text"]
@@ -298,8 +292,6 @@ class BackboneTask(_SceneTask):
 
         Building them at Wan's 480p x 81 grid takes ~0.3 s of CPU per clip, a tenth of a
         training step, so they are cached beside the scene's latents."""
-        from safetensors.torch import load_file, save_file
-
         region = self.config.cross_region
         path = None
         if self.cache is not None:

@@ -7,11 +7,15 @@ notebook gets the same run from the same config.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import logging
+import sys
+import tomllib
 from pathlib import Path
 
 from ..errors import InputError
+from .config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -54,8 +58,6 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
 def parse_override(text: str) -> tuple[list[str], object]:
     """``"a.b=VALUE"`` -> (["a", "b"], value), VALUE read as a TOML value; a bare word
     that is not TOML (``ti2v``) is taken as a string, so shells need no extra quotes."""
-    import tomllib
-
     key, sep, raw = text.partition("=")
     path = [part.strip() for part in key.split(".")]
     if not sep or not all(path):
@@ -69,8 +71,6 @@ def parse_override(text: str) -> tuple[list[str], object]:
 
 def apply_overrides(data: dict, overrides: list[str]) -> dict:
     """A copy of config ``data`` with each ``--set`` applied (tables created as needed)."""
-    import copy
-
     out = copy.deepcopy(data)
     for text in overrides:
         path, value = parse_override(text)
@@ -84,8 +84,6 @@ def apply_overrides(data: dict, overrides: list[str]) -> dict:
 
 
 def config_from_args(args: argparse.Namespace):
-    from .config import TrainConfig
-
     config = TrainConfig.from_file(args.config)
     if getattr(args, "overrides", None):
         config = TrainConfig.from_dict(apply_overrides(config.to_dict(), args.overrides), where=f"{args.config} with --set")
@@ -105,7 +103,7 @@ def config_from_args(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> dict:
     """Run the ``train`` subcommand; raises `InputError` for a bad config."""
-    from .loop import train
+    from .loop import train  # lazy: the loop imports torch and accelerate; building the CLI must not
 
     config = config_from_args(args)
     summary = train(config, resume=args.resume)
@@ -127,8 +125,6 @@ def run_train(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m maskmotion.train`` (also what torchrun and accelerate launch run)."""
-    import sys
-
     parser = argparse.ArgumentParser(prog="python -m maskmotion.train", description="Train a task.")
     add_train_arguments(parser)
     parser.add_argument("-q", "--quiet", action="store_true", help="warnings only")
@@ -148,7 +144,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _end_distributed() -> None:
     # Leave no process group behind (torch warns at exit otherwise).
-    import torch.distributed as dist
+    import torch.distributed as dist  # lazy: keeps torch out of the CLI's start-up
 
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()

@@ -9,6 +9,7 @@ saved with `maskmotion.models.io.save_model`, with the run's step and task recor
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 from pathlib import Path
@@ -54,8 +55,6 @@ def export_run(
 
 
 def main(argv=None) -> None:
-    import argparse
-
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run_dir", type=Path)
     p.add_argument("--out", type=Path, required=True)

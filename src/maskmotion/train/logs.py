@@ -76,7 +76,7 @@ def _jsonable(v: float) -> float | None:
 
 def _summary_writer(log_dir: Path, purge_step: int | None) -> Any:
     try:
-        from torch.utils.tensorboard import SummaryWriter
+        from torch.utils.tensorboard import SummaryWriter  # lazy: tensorboard is heavy and may be missing
     except ImportError:
         logger.warning(
             "tensorboard is not installed, so no TensorBoard logs (metrics.jsonl still "

@@ -32,8 +32,13 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from tqdm.auto import tqdm
+from accelerate import Accelerator, DeepSpeedPlugin, FullyShardedDataParallelPlugin
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import DistributedDataParallelKwargs
 
 from ..errors import InputError
+from ..files import atomic_dir
+from ..models.io import load_model_folder_into
 from .batches import BatchSource
 from .checkpoint import (
     CheckpointWriter,
@@ -413,8 +418,6 @@ def _check_prefixes_used(option: str, unused: set[str], model: nn.Module) -> Non
 
 
 def _init_from(model: nn.Module, folder: str) -> None:
-    from ..models.io import load_model_folder_into
-
     if not Path(folder).is_dir():
         raise InputError(f"init_from: {folder} is not a folder; give a model folder written by export or final/")
     load_model_folder_into(model, folder)
@@ -459,10 +462,6 @@ def _check_resumable(config: TrainConfig, saved: TrainConfig, path: Path) -> Non
 
 
 def _make_accelerator(config: TrainConfig) -> Any:
-    from accelerate import Accelerator
-    from accelerate.state import AcceleratorState, GradientState
-    from accelerate.utils import DistributedDataParallelKwargs
-
     cpu = config.cpu or not torch.cuda.is_available()
     if config.mixed_precision == "fp16" and cpu:
         raise InputError("mixed_precision 'fp16' needs a GPU; use 'bf16' or 'no' on CPU")
@@ -471,12 +470,8 @@ def _make_accelerator(config: TrainConfig) -> Any:
     if config.strategy == "ddp":
         kwargs["kwargs_handlers"] = [DistributedDataParallelKwargs(**options)]
     elif config.strategy == "fsdp":
-        from accelerate import FullyShardedDataParallelPlugin
-
         kwargs["fsdp_plugin"] = FullyShardedDataParallelPlugin(**options)
     else:
-        from accelerate import DeepSpeedPlugin
-
         kwargs["deepspeed_plugin"] = DeepSpeedPlugin(**options)
     if config.strategy != "ddp" and config.ema_decay > 0:
         raise InputError(
@@ -499,8 +494,6 @@ def _export(
     final_dir: Path,
 ) -> Path:
     """Write ``final/``: model and EMA weights, config.json, and the task's own export."""
-    from ..files import atomic_dir
-
     weights = accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         with atomic_dir(final_dir) as tmp:

@@ -12,6 +12,7 @@ import importlib
 import inspect
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, runtime_checkable
 
@@ -244,8 +245,6 @@ class ToyTask:
 
     def batch(self, step: int, rank: int, world_size: int, batch_size: int) -> Batch:
         if self.options.sleep_s:
-            import time
-
             time.sleep(self.options.sleep_s)
         # The global batch depends on the step only; each rank keeps its rows.
         g = torch.Generator().manual_seed(self.options.data_seed * 1_000_003 + step)

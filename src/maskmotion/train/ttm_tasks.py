@@ -9,6 +9,8 @@ chunk of prompts together (so a resumed run sees bit-identical text states).
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -17,19 +19,22 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+from safetensors.torch import load_file, save_file
 
-from ..data.sprites import SpritesConfig, generate_scene
+from ..attention import BatchTokenGroups, build_token_groups
+from ..data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_params
 from ..data.sprites.splits import seed_at, seeds_for
 from ..eval.sprites import evaluate_mask_video_model, evaluate_motion_model, evaluate_video_model, summarise_objects
+from ..files import atomic_path
 from ..models import (
     MotionConditions, MotionDiT, VideoConditions, VideoDiT, interpolate, motion_config, sample_times, video_config,
 )
+from ..models.examples import stage1_example, stage2_example
 from ..models.io import save_model
-from ..pipelines.inputs import concat_local_states, to_model_range, video_condition
+from ..models.inputs import concat_local_states, to_model_range, video_condition
 from ..text import TextEncoder, pad_states
 from ..trajectory import PALETTE
 from ..render import flow_render
-from .examples import stage1_example, stage2_example, tracks_from_sprite_params
 from .tasks import options_from_dict, register_task, resolve_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -84,9 +89,6 @@ class PromptBank:
         self._chunks: OrderedDict[int, list[list[torch.Tensor]]] = OrderedDict()
 
     def _load_or_encode(self, cid: int) -> list[list[torch.Tensor]]:
-        from safetensors.torch import load_file, save_file
-
-        from ..files import atomic_path
 
         path = self.cache_dir / f"chunk_{cid:06d}.safetensors" if self.cache_dir else None
         if path is not None and path.is_file():
@@ -181,9 +183,6 @@ class _SceneTask:
         if self._bank is None:
             cache = None
             if self.opts.cache_dir:
-                import hashlib
-                import json
-
                 # Everything the states depend on names the folder: a changed world,
                 # text model or prompt kind never reads stale states.
                 key = json.dumps([self.name, self.sprites.fingerprint(), self.opts.text_model, "train", PromptBank.__name__, 1])
@@ -410,8 +409,6 @@ class MaskVideoTask(VideoTask):
 
 
 def _groups(cfg, ids: torch.Tensor, num_objects: list[int]):
-    from ..attention import BatchTokenGroups, build_token_groups
-
     return BatchTokenGroups.from_samples(
         [build_token_groups(ids[i], cfg.token_grid, num_objects[i], cfg.cross_region) for i in range(len(ids))]
     )

@@ -6,17 +6,14 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
 from .errors import TrajectoryError
 from .tracks import MotionTrack
 from .palette import MAX_OBJECTS, PALETTE, solid_counts, decode_palette, palette_colour
-
-
-if TYPE_CHECKING:
-    from .canvas import CanvasMap
+from .canvas import CanvasMap, fit_aspect, shift_canvas
 
 
 @dataclass(frozen=True)
@@ -256,8 +253,6 @@ class MaskTrajectory:
 
         Returns the new trajectory and the `CanvasMap` that maps back.
         """
-        from .canvas import fit_aspect, shift_canvas
-
         cmap = fit_aspect(self.size, aspect, mode)
         # Tracks are relative to frame 0, so a shift of the canvas leaves them unchanged.
         return self.replace(ids=shift_canvas(self.ids, cmap, fill=0), tracks=self.tracks), cmap
@@ -299,7 +294,7 @@ class MaskTrajectory:
     def save(self, path: str | os.PathLike) -> Path:
         """Save by suffix: ``.npz`` (exact, with objects), ``.mp4``/``.gif`` (colour
         video), or a folder (palette PNG frames + objects.json, exact)."""
-        from .storage import save_trajectory
+        from .storage import save_trajectory  # on use: storage.py builds on this module (a cycle)
 
         return save_trajectory(self, path)
 
@@ -308,7 +303,7 @@ class MaskTrajectory:
         cls, path: str | os.PathLike, objects: Sequence[TrajectoryObject] | None = None
     ) -> "MaskTrajectory":
         """Load what `save` wrote; videos are decoded by nearest palette colour."""
-        from .storage import load_trajectory
+        from .storage import load_trajectory  # on use: storage.py builds on this module (a cycle)
 
         return load_trajectory(path, objects)
 
@@ -316,7 +311,7 @@ class MaskTrajectory:
     @classmethod
     def from_drag(cls, *args, **kwargs) -> "MaskTrajectory":
         """See `maskmotion.trajectory.drag.trajectory_from_drag`."""
-        from .drag import trajectory_from_drag
+        from .drag import trajectory_from_drag  # on use: drag.py builds on this module (a cycle)
 
         return trajectory_from_drag(*args, **kwargs)
 

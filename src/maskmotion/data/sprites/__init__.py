@@ -11,6 +11,7 @@ from .export import SceneFolder, add_cli_arguments, config_from_args, load_scene
 from .motions import MOTION_KINDS, RATES, SPEEDS, MotionSpec, Track
 from .scene import ObjectSpec, Scene, SceneObject, build_scene, generate_scene
 from .splits import SPLITS, SplitError, check_seed, seed_at, seeds_for, split_of, split_seeds
+from .tracks import tracks_from_sprite_params
 from .world import BACKGROUNDS, COLOURS, SHAPES, TEXTURES, BackgroundSpec, TextureParams
 
 __all__ = [
@@ -47,4 +48,5 @@ __all__ = [
     "seeds_for",
     "split_of",
     "split_seeds",
+    "tracks_from_sprite_params",
 ]

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from ...trajectory import MAX_OBJECTS
 from .motions import MOTION_KINDS, SPEEDS
 from .world import BACKGROUNDS, COLOURS, SHAPES, TEXTURES
 
@@ -70,8 +71,6 @@ class SpritesConfig:
             unknown = [c for c in chosen if c not in known]
             if unknown:
                 raise ValueError(f"unknown {name} {unknown}; choose from {list(known)}")
-        from ...trajectory import MAX_OBJECTS
-
         if self.max_objects > MAX_OBJECTS:
             raise ValueError(f"max_objects={self.max_objects} exceeds the trajectory palette's {MAX_OBJECTS}")
         if self.max_objects > len(self.shapes) * len(self.colours):

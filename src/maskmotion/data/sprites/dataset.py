@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 from torch.utils.data import Dataset
+from tqdm.auto import tqdm
 
 from ...files import atomic_path
 from .config import SpritesConfig
@@ -171,8 +172,6 @@ class SpritesDataset(Dataset):
         """Fill the cache for every shard this dataset touches; returns shards built."""
         if self.cache_dir is None:
             raise ValueError("prepare() needs a cache_dir")
-        from tqdm.auto import tqdm
-
         lo = SPLITS[self.split][0]
         ids = sorted({(s - lo) // self.shard_size for s in (self.seeds[0], self.seeds[-1])}) if len(self) else []
         shard_ids = range(ids[0], ids[-1] + 1) if ids else range(0)

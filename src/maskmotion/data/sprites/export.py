@@ -26,8 +26,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from PIL import Image
+from tqdm.auto import tqdm
 
 from ...files import atomic_dir, write_text_atomic
+from ...trajectory import MaskTrajectory, load_id_png, save_id_png
+from ...video import read_video, write_png, write_video
 from .config import SpritesConfig
 from .scene import Scene, generate_scene
 from .splits import check_seed
@@ -52,9 +56,6 @@ def scene_folder_name(index: int) -> str:
 
 def write_scene(scene: Scene, folder: str | os.PathLike) -> Path:
     """Write one scene's six files into ``folder`` (replaced atomically)."""
-    from ...trajectory import save_id_png
-    from ...video import write_png, write_video
-
     folder = Path(folder)
     with atomic_dir(folder) as tmp:
         write_png(tmp / "first.png", scene.first_frame)
@@ -94,8 +95,6 @@ def write_scenes(
     kept, so an interrupted run resumes where it stopped. Also writes ``index.json``
     (folder, seed and prompts per scene). Returns the scene folders in order.
     """
-    from tqdm.auto import tqdm
-
     config = config or SpritesConfig()
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
@@ -162,10 +161,6 @@ class SceneFolder:
 
 
 def load_scene_folder(folder: str | os.PathLike) -> SceneFolder:
-    from PIL import Image
-
-    from ...trajectory import MaskTrajectory, load_id_png
-    from ...video import read_video
 
     folder = Path(folder)
     missing = [f for f in SCENE_FILES if not (folder / f).is_file()]

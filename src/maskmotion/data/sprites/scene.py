@@ -11,10 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from ...trajectory import MaskTrajectory, TrajectoryObject
 from .config import SIZES, SpritesConfig
 from .motions import (
     FAMILIES,
@@ -29,6 +30,7 @@ from .motions import (
     start_box,
 )
 from .render import render_frames
+from .splits import split_of
 from .text import describe, object_words, texture_word
 from .world import (
     COLOURS,
@@ -38,9 +40,6 @@ from .world import (
     render_background,
     sample_background,
 )
-
-if TYPE_CHECKING:
-    from ...trajectory import MaskTrajectory
 
 FORMAT = "maskmotion.sprites/1"
 MAX_ATTEMPTS = 50  # layouts tried before giving up on the first-frame visibility rule
@@ -148,15 +147,11 @@ class Scene:
     @cached_property
     def trajectory(self) -> "MaskTrajectory":
         """The ground-truth mask trajectory s (object names and local prompts attached)."""
-        from ...trajectory import MaskTrajectory, TrajectoryObject
-
         objects = [TrajectoryObject(id=o.id, name=o.name, prompt=o.local_prompt) for o in self.objects]
         return MaskTrajectory(self.ids, objects)
 
     def to_dict(self) -> dict[str, Any]:
         """Everything but the pixels: what ``scene.json`` holds."""
-        from .splits import split_of
-
         return {
             "format": FORMAT,
             "seed": self.seed,

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
+import cv2
 
 # ---------------------------------------------------------------------------- colours
 
@@ -291,8 +292,6 @@ def render_background(spec: BackgroundSpec, height: int, width: int) -> np.ndarr
     elif spec.kind == "noise":
         # Smooth blotches (coarse random grid, bilinear upsampling) plus fine grain:
         # the blotches make revealed background hard to guess from neighbours.
-        import cv2
-
         noise_rng = np.random.default_rng(spec.noise_seed)
         coarse = noise_rng.normal(0.0, 1.0, (max(2, height // 8), max(2, width // 8))).astype(np.float32)
         blotch = cv2.resize(coarse, (width, height), interpolation=cv2.INTER_LINEAR)

@@ -18,13 +18,17 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import diffusers
 import numpy as np
 import torch
+from diffusers import FlowMatchEulerDiscreteScheduler, MotionAdapter, UNet2DConditionModel, UNetMotionModel, WanTransformer3DModel
 from torch import nn
 
-from ..adapters import AnimateDiffTTM, TTMModel, WanTTM, add_ttm_to_animatediff, add_ttm_to_wan, ttm_ddim_scheduler
 from ..attention import BatchTokenGroups, TokenGrid, build_token_groups
 from ..errors import InputError
+from .animatediff import AnimateDiffTTM, add_ttm_to_animatediff, ttm_ddim_scheduler
+from .common import TTMModel, check_loading_info
+from .wan import WanTTM, add_ttm_to_wan
 
 __all__ = ["BACKBONES", "BackboneKind", "WanKind", "AnimateDiffKind", "get_kind"]
 
@@ -51,8 +55,7 @@ class BackboneKind:
     # ---- components -------------------------------------------------------------------
     def component_classes(self) -> dict[str, type]:
         """Class of each component folder (vae, text_encoder, scheduler)."""
-        import diffusers
-        import transformers
+        import transformers  # lazy: heavy, and only needed to load a backbone's text encoder
 
         return {
             "vae": getattr(diffusers, self.vae_class_name),
@@ -189,8 +192,6 @@ class WanKind(BackboneKind):
     default_steps = 30
 
     def load_base_model(self, base: Path, motion_adapter: str | Path | None = None) -> nn.Module:
-        from diffusers import WanTransformer3DModel
-
         if motion_adapter is not None:
             raise InputError("a motion adapter is for AnimateDiff; Wan's base folder holds transformer/")
         return _strict(WanTransformer3DModel, base / "transformer")
@@ -201,8 +202,6 @@ class WanKind(BackboneKind):
     def base_scheduler(self, base: Path) -> Any:
         # Wan's diffusers folders ship UniPC with flow sigmas; TTM samples with first-order
         # Euler over the same shifted sigmas (480p: shift 3).
-        from diffusers import FlowMatchEulerDiscreteScheduler
-
         path = base / "scheduler" / "scheduler_config.json"
         saved = json.loads(path.read_text()) if path.is_file() else {}
         shift = saved.get("flow_shift") or saved.get("shift") or 3.0
@@ -287,8 +286,6 @@ class AnimateDiffKind(BackboneKind):
     default_steps = 25
 
     def load_base_model(self, base: Path, motion_adapter: str | Path | None = None) -> nn.Module:
-        from diffusers import MotionAdapter, UNet2DConditionModel, UNetMotionModel
-
         unet_folder = base / "unet"
         config_path = unet_folder / "config.json"
         if not config_path.is_file():
@@ -362,8 +359,6 @@ class AnimateDiffKind(BackboneKind):
 def _strict(cls: type, folder: Path, **kwargs: Any) -> nn.Module:
     """``cls.from_pretrained(folder)`` offline, failing on missing or unexpected weights
     (diffusers alone only warns)."""
-    from ..adapters.common import check_loading_info
-
     if not Path(folder).is_dir():
         raise InputError(f"{folder} does not exist; expected a {cls.__name__} folder there")
     kwargs.setdefault("local_files_only", True)
