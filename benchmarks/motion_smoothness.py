@@ -37,7 +37,7 @@ import cv2
 import numpy as np
 import torch
 
-from maskmotion.data.sprites import SpritesConfig, generate_scene
+from maskmotion.data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_params
 from maskmotion.data.sprites.motions import DIRECTIONS
 from maskmotion.data.sprites.splits import seeds_for
 from maskmotion.pipelines import MotionPipeline
@@ -145,18 +145,7 @@ def _fit(image: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     return ci, cids, fmap.src_width / fmap.scaled_width
 
 
-def _truth_tracks():
-    """The ground-truth track builder, wherever this version of the package keeps it."""
-    for module in ("maskmotion.data.sprites.tracks", "maskmotion.models.examples", "maskmotion.train.examples"):
-        try:
-            return __import__(module, fromlist=["tracks_from_sprite_params"]).tracks_from_sprite_params
-        except (ImportError, AttributeError):
-            continue
-    raise ImportError("tracks_from_sprite_params not found")
-
-
 def sprites_rows(pipe: MotionPipeline, n_scenes: int, seeds: int, steps, guidance) -> tuple[Rows, Rows]:
-    tracks_from_sprite_params = _truth_tracks()
     config = SpritesConfig()
     model, truth = Rows(), Rows()
     found = 0
