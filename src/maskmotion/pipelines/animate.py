@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError
+from ..errors import InputError, clip_text
 from ..files import atomic_dir, sha256_file
 from ..models import MotionDiT, VideoDiT
 from ..models.io import WEIGHTS_NAME, load_model
@@ -352,9 +352,9 @@ class AnimatePipeline:
         )
         planner = make_planner(planner) if isinstance(planner, str) else planner
         made = plan_scene(prompt, ids, requests, planner)
-        logger.info("plan (%s): %s", made.source, made.motion_prompt)
+        logger.info("plan (%s): %s", made.source, clip_text(made.motion_prompt))
         for o in made.objects:
-            logger.info("  %d %s: %s", o.id, o.name, o.local_prompt)
+            logger.info("  %d %s: %s", o.id, clip_text(o.name), clip_text(o.local_prompt))
         return Scene(image, made)
 
     # ---- step 2: the mask trajectory ----------------------------------------------------

@@ -6,23 +6,33 @@ examples and the request as JSON; the answer must be JSON:
     {"motion_prompt": "...", "objects": [{"name": "<given name>", "local_prompt": "..."}]}
 
 Anything wrong (HTTP error, timeout, no JSON, unknown/missing/duplicate names, empty
-prompts) falls back to the rule-based plan with a warning: planning never fails because
-a server did. Only the standard library talks HTTP, so no new dependency.
+or overlong prompts, a reply over the size cap) falls back to the rule-based plan with a
+warning: planning never fails because a server did. Only the standard library talks
+HTTP, so no new dependency.
+
+Bounds: ``LLMConfig.timeout`` is a deadline for the whole request (connecting, sending,
+waiting and reading), not per socket read, so a server that drips a byte at a time
+cannot stall a run; the reply is read in chunks and abandoned past
+``LLMConfig.max_reply_bytes``; model text quoted in errors and logs is cut to
+`ECHO_CHARS` characters.
 """
 
 from __future__ import annotations
 
+import http.client
 import json
 import logging
 import os
 import re
 import socket
+import threading
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from ..errors import InputError
+from ..errors import CLIP_CHARS, InputError, clip_text
 from .positions import centroids, describe_position
 from .rules import RulePlanner
 from .scene_plan import PlannedObject, PlanRequest, ScenePlan
@@ -34,8 +44,23 @@ ENV_MODEL = "MASKMOTION_LLM_MODEL"
 ENV_API_KEY = "MASKMOTION_LLM_API_KEY"
 
 
+#: Reply bodies larger than this (bytes) are abandoned; a plan is a few hundred bytes.
+MAX_REPLY_BYTES = 1_000_000
+#: Longest motion or local prompt accepted from the model (characters). The text
+#: encoder reads a few hundred tokens at most; anything much longer is not a plan.
+MAX_PROMPT_CHARS = 2000
+#: How much of the model's text an error or log line quotes.
+ECHO_CHARS = CLIP_CHARS
+_READ_CHUNK = 64 * 1024
+
+
 class LLMError(Exception):
     """The endpoint or its answer failed; the planner falls back to the rules."""
+
+
+def _quote(value: Any, limit: int = ECHO_CHARS) -> str:
+    """repr() of a value from the model, cut to ``limit`` characters."""
+    return clip_text(repr(value), limit)
 
 
 @dataclass(frozen=True)
@@ -47,7 +72,8 @@ class LLMConfig:
             full ".../chat/completions" URL.
         model: the model name the server expects.
         api_key: sent as "Authorization: Bearer <key>" when set.
-        timeout: seconds for the whole request.
+        timeout: seconds for the whole request: connect, send, wait and read together.
+        max_reply_bytes: the largest reply body read; a longer one is abandoned.
     """
 
     base_url: str
@@ -56,6 +82,7 @@ class LLMConfig:
     timeout: float = 60.0
     temperature: float = 0.0
     max_tokens: int = 1024
+    max_reply_bytes: int = MAX_REPLY_BYTES
 
     def __post_init__(self) -> None:
         if not re.match(r"^https?://[^/\s]+", self.base_url or ""):
@@ -65,8 +92,10 @@ class LLMConfig:
             )
         if not self.model or not self.model.strip():
             raise InputError(f"no LLM model name; pass --llm-model or set ${ENV_MODEL}")
-        if not self.timeout > 0:
-            raise InputError(f"LLM timeout must be positive, got {self.timeout}")
+        if not (self.timeout > 0 and self.timeout < float("inf")):
+            raise InputError(f"LLM timeout must be a positive number of seconds, got {self.timeout}")
+        if not self.max_reply_bytes > 0:
+            raise InputError(f"LLM max_reply_bytes must be positive, got {self.max_reply_bytes}")
 
     @property
     def endpoint(self) -> str:
@@ -184,8 +213,112 @@ def build_messages(request: PlanRequest) -> list[dict[str, str]]:
     return messages
 
 
+class _Deadline:
+    """One request's deadline. A timer shuts every socket the request opened down when
+    the time is up, so no read outlives the deadline however slowly the server sends
+    (a socket timeout alone bounds each read, not their sum)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.end = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def remaining(self) -> float:
+        return max(self.end - time.monotonic(), 0.001)
+
+    def watch(self, sock: socket.socket) -> socket.socket:
+        with self._lock:
+            self._sockets.append(sock)
+            expired = self.expired
+        if expired:
+            self._shut(sock)
+        return sock
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            self._shut(sock)
+
+    @staticmethod
+    def _shut(sock: socket.socket) -> None:
+        try:
+            # The plain socket's shutdown, also for a TLS socket: the blocked read in the
+            # other thread sees end-of-stream at once.
+            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def __enter__(self) -> "_Deadline":
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._timer.cancel()
+
+
+def _watched(connection_class: type, deadline: _Deadline):
+    """A connection factory for urllib's handlers whose sockets ``deadline`` can shut."""
+
+    def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+        conn = connection_class(host, **kwargs)
+        create = conn._create_connection
+
+        def create_watched(*args: Any, **kw: Any) -> socket.socket:
+            return deadline.watch(create(*args, **kw))
+
+        conn._create_connection = create_watched
+        return conn
+
+    return make
+
+
+class _HTTPHandler(urllib.request.HTTPHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def http_open(self, req: urllib.request.Request):  # noqa: ANN201 - urllib's signature
+        return self.do_open(_watched(http.client.HTTPConnection, self.deadline), req)
+
+
+class _HTTPSHandler(urllib.request.HTTPSHandler):
+    def __init__(self, deadline: _Deadline) -> None:
+        super().__init__()
+        self.deadline = deadline
+
+    def https_open(self, req: urllib.request.Request):  # noqa: ANN201 - urllib's signature
+        return self.do_open(_watched(http.client.HTTPSConnection, self.deadline), req, context=self._context)
+
+
+def _read_capped(resp: Any, limit: int, deadline: _Deadline, endpoint: str) -> bytes:
+    """The body in chunks, stopping past ``limit`` bytes or at the deadline."""
+    declared = resp.headers.get("Content-Length", "")
+    if declared.strip().isdigit() and int(declared) > limit:
+        raise LLMError(f"{endpoint} sends a reply of {int(declared):,} bytes; the limit is {limit:,} (a plan is far smaller)")
+    read = getattr(resp, "read1", resp.read)  # read1: at most one socket read per call
+    chunks, size = [], 0
+    while not deadline.expired:
+        chunk = read(_READ_CHUNK)
+        if not chunk:
+            break
+        size += len(chunk)
+        if size > limit:
+            raise LLMError(f"{endpoint} sent more than {limit:,} bytes; stopped reading (a plan is far smaller)")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def chat_completion(config: LLMConfig, messages: list[dict[str, str]]) -> str:
-    """POST the conversation; return the first choice's text. Raises `LLMError`."""
+    """POST the conversation; return the first choice's text. Raises `LLMError`.
+
+    The whole exchange ends within ``config.timeout`` seconds and reads at most
+    ``config.max_reply_bytes`` of reply."""
     body = json.dumps(
         {
             "model": config.model,
@@ -198,20 +331,32 @@ def chat_completion(config: LLMConfig, messages: list[dict[str, str]]) -> str:
     if config.api_key:
         headers["Authorization"] = f"Bearer {config.api_key}"
     req = urllib.request.Request(config.endpoint, data=body, headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=config.timeout) as resp:
-            raw = resp.read()
-    except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace").strip() if exc.fp else ""
-        raise LLMError(f"HTTP {exc.code} from {config.endpoint}: {detail or exc.reason}") from None
-    except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise LLMError(f"cannot reach {config.endpoint}: {reason}") from None
+    late = f"no complete answer from {config.endpoint} within the {config.timeout:g} s deadline"
+    with _Deadline(config.timeout) as deadline:
+        opener = urllib.request.build_opener(_HTTPHandler(deadline), _HTTPSHandler(deadline))
+        try:
+            with opener.open(req, timeout=deadline.remaining()) as resp:
+                raw = _read_capped(resp, config.max_reply_bytes, deadline, config.endpoint)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(300).decode("utf-8", "replace").strip() if exc.fp else ""
+            raise LLMError(f"HTTP {exc.code} from {config.endpoint}: {clip_text(detail) or exc.reason}") from None
+        except (urllib.error.URLError, http.client.HTTPException, socket.timeout, TimeoutError, OSError) as exc:
+            if deadline.expired:
+                raise LLMError(late) from None
+            reason = getattr(exc, "reason", None) or exc
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise LLMError(late) from None
+            raise LLMError(f"cannot reach {config.endpoint}: {clip_text(str(reason))}") from None
+        if deadline.expired:  # the reply was cut off at the deadline
+            raise LLMError(late)
     try:
         data = json.loads(raw.decode("utf-8"))
         content = data["choices"][0]["message"]["content"]
     except (UnicodeDecodeError, json.JSONDecodeError, KeyError, IndexError, TypeError) as exc:
-        raise LLMError(f"{config.endpoint} did not answer in the chat-completions format ({exc!r})") from None
+        raise LLMError(
+            f"{config.endpoint} did not answer in the chat-completions format ({_quote(exc)}); "
+            f"it sent {_quote(raw[:ECHO_CHARS].decode('utf-8', 'replace'))}"
+        ) from None
     if isinstance(content, list):  # some servers send content parts
         content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
     if not isinstance(content, str) or not content.strip():
@@ -231,17 +376,18 @@ def parse_answer(text: str, names: list[str]) -> tuple[str, dict[str, str]]:
         # Tolerate a sentence around the JSON ("Here is the plan: {...}").
         first, last = body.find("{"), body.rfind("}")
         if first < 0 or last < first:
-            raise LLMError(f"the answer holds no JSON object: {text[:120]!r}")
+            raise LLMError(f"the answer holds no JSON object: {_quote(text)}")
         body = body[first : last + 1]
     try:
         data = json.loads(body)
     except json.JSONDecodeError as exc:
-        raise LLMError(f"the answer is not valid JSON ({exc})") from None
+        raise LLMError(f"the answer is not valid JSON ({clip_text(str(exc))}): {_quote(body)}") from None
     if not isinstance(data, dict):
         raise LLMError("the answer is not a JSON object")
     motion = data.get("motion_prompt")
     if not isinstance(motion, str) or not motion.strip():
         raise LLMError("the answer has no motion_prompt")
+    _check_length("motion_prompt", motion)
     objects = data.get("objects")
     if not isinstance(objects, list):
         raise LLMError("the answer has no objects list")
@@ -249,21 +395,29 @@ def parse_answer(text: str, names: list[str]) -> tuple[str, dict[str, str]]:
     local: dict[str, str] = {}
     for entry in objects:
         if not isinstance(entry, dict) or not isinstance(entry.get("name"), str):
-            raise LLMError(f"object entry {entry!r} has no name")
+            raise LLMError(f"object entry {_quote(entry)} has no name")
         key = entry["name"].strip().lower()
         if key not in wanted:
-            raise LLMError(f"the answer names an unknown object {entry['name']!r}; objects are {names}")
+            raise LLMError(f"the answer names an unknown object {_quote(entry['name'])}; objects are {names}")
         name = wanted[key]
         if name in local:
             raise LLMError(f"the answer gives {name!r} twice")
         prompt = entry.get("local_prompt")
         if not isinstance(prompt, str) or not prompt.strip():
             raise LLMError(f"the answer gives {name!r} no local_prompt")
+        _check_length(f"local_prompt of {name!r}", prompt)
         local[name] = prompt.strip()
     missing = [n for n in names if n not in local]
     if missing:
         raise LLMError(f"the answer leaves out object(s) {missing}")
     return motion.strip(), local
+
+
+def _check_length(what: str, text: str) -> None:
+    if len(text) > MAX_PROMPT_CHARS:
+        raise LLMError(
+            f"the answer's {what} is {len(text):,} characters long (at most {MAX_PROMPT_CHARS:,}): {_quote(text)}"
+        )
 
 
 class LLMPlanner:
