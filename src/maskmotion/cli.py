@@ -146,6 +146,15 @@ def _add_scene_arguments(p: argparse.ArgumentParser, drags: bool = True) -> None
         "--max-size", type=int, default=512,
         help="long side of the output in pixels, at most (default 512); the aspect ratio is the input's",
     )  # fmt: skip
+    _add_max_pixels(p)
+
+
+def _add_max_pixels(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-pixels", type=int, default=None, metavar="N",
+        help="refuse images with more than N pixels, read from the file header before decoding "
+        "(default 120000000: 120 MP); images at least 16x16",
+    )  # fmt: skip
 
 
 def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, motion: bool = True, video: bool = True) -> None:
@@ -236,6 +245,7 @@ def _add_render(sub: argparse._SubParsersAction, common: argparse.ArgumentParser
         help="OUT.trajectory.npz (exact, with prompts), a colour-mask .mp4, or a folder of PNG frames",
     )  # fmt: skip
     p.add_argument("--plan", dest="plan_file", type=Path, metavar="PLAN.json", help="names and prompts from this plan")
+    _add_max_pixels(p)
     p.add_argument("--prompt", help="the global prompt (default: the plan's)")
     p.add_argument(
         "--object", action="append", default=[], metavar='"NAME: LOCAL PROMPT"',
@@ -256,12 +266,29 @@ def _device(name: str) -> str:
     return name
 
 
+#: Most sampler steps a command accepts. Each stage's own default is a few tens; a
+#: thousand already takes a hundred times as long (hours for a real backbone on a GPU),
+#: so a larger number is a typo, not a setting.
+MAX_STEPS = 1000
+
+
+def _check_steps(steps: int | None) -> None:
+    if steps is None:
+        return
+    if steps < 1:
+        raise InputError(f"--steps must be at least 1, got {steps}")
+    if steps > MAX_STEPS:
+        raise InputError(
+            f"--steps {steps} is more than {MAX_STEPS}; each stage's default is a few tens of steps, and time "
+            "grows with the step count (leave --steps out for the default)"
+        )
+
+
 def _check_numbers(args: argparse.Namespace) -> None:
     """Plain range checks, before any file is read."""
     if getattr(args, "frames", None) is not None and args.frames < 2:
         raise InputError(f"--frames must be at least 2, got {args.frames}")
-    if args.steps is not None and args.steps < 1:
-        raise InputError(f"--steps must be at least 1, got {args.steps}")
+    _check_steps(args.steps)
     if not 0 <= args.seed < 2**63:
         raise InputError(f"--seed must be from 0 to 2**63 - 1, got {args.seed}")
     if getattr(args, "max_size", 512) < 16:
@@ -269,6 +296,32 @@ def _check_numbers(args: argparse.Namespace) -> None:
     fps = getattr(args, "fps", 8.0)
     if not math.isfinite(fps) or fps <= 0:
         raise InputError(f"--fps must be a positive number, got {fps}")
+    if getattr(args, "max_pixels", None) is not None and args.max_pixels < 256:
+        raise InputError(f"--max-pixels must be at least 256 (16x16), got {args.max_pixels}")
+
+
+def _image_limits(args: argparse.Namespace):
+    from .plan import DEFAULT_LIMITS, ImageLimits
+
+    return DEFAULT_LIMITS if args.max_pixels is None else ImageLimits(max_pixels=args.max_pixels)
+
+
+def _plan_size(plan, original: tuple[int, int], plan_file: Path, image: Path) -> tuple[int, int]:
+    """The size to load the image at for a saved plan: the plan's own, when it is the image
+    at full size or reduced (a big photo is planned on a reduced working copy)."""
+    if not _plan_fits(plan, original):
+        (h, w), (oh, ow) = plan.size, original
+        raise InputError(
+            f"the plan {plan_file} is for a {w}x{h} image but {image} is {ow}x{oh}; use the image it was planned on"
+        )
+    return plan.size
+
+
+def _plan_fits(plan, original: tuple[int, int]) -> bool:
+    """Whether ``plan`` was made on an image of size ``original`` (H, W) or a reduced copy."""
+    (h, w), (oh, ow) = plan.size, original
+    same_aspect = abs(w * oh / ow - h) <= 1.0 if w >= h else abs(h * ow / oh - w) <= 1.0
+    return h <= oh and w <= ow and same_aspect
 
 
 def _quiet_libraries() -> None:
@@ -340,20 +393,20 @@ def _scene(args: argparse.Namespace, device: str):
     """Step 1: the image and its plan, loaded from --plan or made from the marks."""
     from .pipelines import AnimatePipeline
     from .pipelines.outputs import load_plan_file
-    from .plan import load_image, parse_box_arg, parse_object_arg
+    from .plan import load_image, parse_box_arg, parse_object_arg, probe_image, working_size
 
-    image = load_image(args.image)
+    # The header first: limits, and the size the run works at (a big photo is decoded
+    # straight to a reduced working size; boxes, drags and masks stay in its pixels).
+    limits = _image_limits(args)
+    original = probe_image(args.image, limits).size
     if args.plan_file is not None:
         given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object)) if v]
         if given:
             raise InputError(f"--plan holds the prompts already: drop {' and '.join(given)}, or edit the plan file")
-        plan = load_plan_file(args.plan_file)
-        if plan.size != image.shape[:2]:
-            raise InputError(
-                f"the plan {args.plan_file} is for a {plan.size[1]}x{plan.size[0]} image but {args.image} is "
-                f"{image.shape[1]}x{image.shape[0]}; use the image it was planned on"
-            )
-        return AnimatePipeline().plan(image, plan=plan)
+        plan = load_plan_file(args.plan_file, max_size=original)
+        image = load_image(args.image, size=_plan_size(plan, original, args.plan_file, args.image), limits=limits)
+        return AnimatePipeline().plan(image, plan=plan, source_size=original)
+    image = load_image(args.image, size=working_size(original, args.max_size), limits=limits)
     if args.prompt is None or not args.prompt.strip():
         what = "missing" if args.prompt is None else "empty"
         raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
@@ -365,7 +418,7 @@ def _scene(args: argparse.Namespace, device: str):
     return AnimatePipeline().plan(
         image, args.prompt, masks=args.masks, boxes=[parse_box_arg(b) for b in args.box],
         objects=[parse_object_arg(o) for o in args.object], planner=planner, segment=args.segment,
-        sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config, device=device,
+        sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config, device=device, source_size=original,
     )  # fmt: skip
 
 
@@ -384,12 +437,20 @@ def _motion_stages(scene, drags: dict) -> list[str]:
     return ["motion"] if len(resolve_drags(scene.plan, drags)) < len(scene.plan.objects) else []
 
 
-def _inputs_record(args: argparse.Namespace, image) -> dict:
+def _inputs_record(args: argparse.Namespace, scene) -> dict:
     return {
         "image": str(args.image),
-        "image_size": [int(image.shape[0]), int(image.shape[1])],
+        "image_size": [int(v) for v in scene.source_size],
+        **_working_record(scene),
         "drags": {d.partition(":")[0].strip(): d.partition(":")[2].strip() for d in getattr(args, "drag", [])},
     }
+
+
+def _working_record(scene) -> dict:
+    """Where the run planned on a reduced copy of the image: its size and scale."""
+    if tuple(scene.image.shape[:2]) == tuple(scene.source_size):
+        return {}
+    return {"working_size": [int(v) for v in scene.image.shape[:2]], "working_scale": round(scene.scale, 6)}
 
 
 def _finish(paths: dict) -> None:
@@ -417,7 +478,7 @@ def _run_animate(args: argparse.Namespace) -> None:
         )  # fmt: skip
         write_result(files, result, fps=args.fps)
         settings = {**result.settings, "device": device}
-        record = run_record("animate", settings, scene.plan, _inputs_record(args, scene.image), pipe.model_info, args.argv)
+        record = run_record("animate", settings, scene.plan, _inputs_record(args, scene), pipe.model_info, args.argv)
         write_run_record(files.tmp("record"), record)
     _finish(paths)
 
@@ -440,7 +501,7 @@ def _run_plan(args: argparse.Namespace) -> None:
         )  # fmt: skip
         write_result(files, result, fps=args.fps)
         settings = {**result.settings, "device": device}
-        record = run_record("plan", settings, scene.plan, _inputs_record(args, scene.image), pipe.model_info, args.argv)
+        record = run_record("plan", settings, scene.plan, _inputs_record(args, scene), pipe.model_info, args.argv)
         write_run_record(files.tmp("record"), record)
     _finish(paths)
 
@@ -450,10 +511,11 @@ def _render_scene(args: argparse.Namespace):
     file, --prompt and --object."""
     from .pipelines import Scene
     from .pipelines.outputs import load_plan_file
-    from .plan import load_image, parse_object_arg
+    from .plan import load_image, parse_object_arg, probe_image, working_size
     from .trajectory import MaskTrajectory, TrajectoryObject
 
-    image = load_image(args.image)
+    limits = _image_limits(args)
+    original = probe_image(args.image, limits).size
     traj = MaskTrajectory.load(args.trajectory)
     if not traj.objects:
         raise InputError(
@@ -462,7 +524,7 @@ def _render_scene(args: argparse.Namespace):
         )
     plan = None
     if args.plan_file is not None:
-        plan = load_plan_file(args.plan_file)
+        plan = load_plan_file(args.plan_file, max_size=original)
         by_id = {o.id: o for o in plan.objects}
         unknown = [i for i in traj.object_ids if i not in by_id]
         if unknown:
@@ -489,7 +551,14 @@ def _render_scene(args: argparse.Namespace):
     if prompt is None or not prompt.strip():
         what = "missing" if prompt is None else "empty"
         raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
-    return Scene.for_trajectory(image, traj, prompt, plan), traj
+    # The plan's own size when it was made on this image; else the working size for the
+    # trajectory's output size (what plan and animate would have used).
+    if plan is not None and _plan_fits(plan, original):
+        size = plan.size
+    else:
+        size = working_size(original, max(traj.size))
+    image = load_image(args.image, size=size, limits=limits)
+    return Scene.for_trajectory(image, traj, prompt, plan, source_size=original), traj
 
 
 def _run_render(args: argparse.Namespace) -> None:
@@ -509,7 +578,7 @@ def _run_render(args: argparse.Namespace) -> None:
             seed=args.seed,
         )  # fmt: skip
         write_result(files, result, fps=traj.fps)
-        inputs = {"image": str(args.image), "image_size": list(scene.image.shape[:2]), "trajectory": str(args.trajectory),
+        inputs = {"image": str(args.image), "image_size": list(scene.source_size), **_working_record(scene), "trajectory": str(args.trajectory),
                   "prompt": scene.plan.global_prompt, "local_prompts": {o.name: o.prompt for o in traj.objects}}  # fmt: skip
         settings = {**result.settings, "num_frames": traj.num_frames, "size": list(traj.size), "device": device}
         plan = scene.plan if scene.plan.source != "trajectory" else None
@@ -578,6 +647,7 @@ def _run_bench(args: argparse.Namespace) -> None:
         raise InputError(f"--seeds must be integers separated by commas, got {args.seeds!r}") from None
     if args.scenes is not None and args.scenes < 1:
         raise InputError(f"--scenes must be at least 1, got {args.scenes}")
+    _check_steps(args.steps)
     config = BenchConfig(
         suite=args.suite, variants=[v.strip() for v in args.variants.split(",") if v.strip()], out=str(args.out),
         seeds=seeds, limit=args.scenes, weights=args.weights, motion=args.motion, steps=args.steps,

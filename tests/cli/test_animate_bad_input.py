@@ -61,6 +61,11 @@ def _bad_cases(assets, tmp):
         ("missing weights folder", _replace(base, "--model", tmp / "no_model"), "does not exist"),
         ("corrupt safetensors", _replace(base, "--model", broken), "corrupt"),
         ("frames the model cannot render", base + ["--frames", "6"], "renders 4 frames"),
+        ("--drag with a nan point", base + ["--drag", f"{assets.names[0]}: 1,1 nan,5"], "finite"),
+        ("--drag with an infinite scale", base + ["--drag", f"{assets.names[0]}: 1,1 5,5@inf"], "finite"),
+        ("--drag with a nan angle", base + ["--drag", f"{assets.names[0]}: 1,1 5,5/nan"], "finite"),
+        ("--drag far off", base + ["--drag", f"{assets.names[0]}: 1,1 1e300,5"], "within"),
+        ("--steps in the millions", _replace(base, "--steps", 1000000), "more than 1000"),
     ]
 
 

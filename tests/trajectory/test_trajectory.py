@@ -247,3 +247,15 @@ def test_drag_errors():
         DragPath.parse("1,2 3")
     with pytest.raises(TrajectoryError, match="scales"):
         DragPath([(0, 0), (1, 1)], scales=[1.0])
+
+
+@pytest.mark.parametrize(
+    "text, what",
+    [("0,0 nan,5", "points"), ("0,0 inf,5", "points"), ("0,0 5,5@nan", "scales"), ("0,0 5,5@inf", "scales"),
+     ("0,0 5,5/nan", "angles"), ("0,0 5,5/-inf", "angles"), ("0,0 1e9,5", "points"), ("0,0 5,5@1e7", "scales")],
+)  # fmt: skip
+def test_drag_path_rejects_non_finite_and_absurd_numbers(text, what):
+    with pytest.raises(TrajectoryError, match=f"drag {what} must"):
+        DragPath.parse(text)
+    with pytest.raises(TrajectoryError, match="finite"):
+        DragPath([(0.0, 0.0), (1.0, 1.0)], times=[0.0, float("nan")])

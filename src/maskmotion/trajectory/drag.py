@@ -15,8 +15,14 @@ from typing import Iterator, Mapping, Sequence
 import cv2
 import numpy as np
 
+from ..errors import clip_text
 from .core import MaskTrajectory, TrajectoryError, TrajectoryObject
 from .tracks import MotionTrack
+
+
+#: Largest magnitude of a drag coordinate (pixels), scale or angle (degrees): far beyond
+#: any image, yet small enough that warping stays exact in float32.
+MAX_DRAG_VALUE = 1e6
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,20 @@ class DragPath:
         k = len(self.points)
         if k < 1:
             raise TrajectoryError("a drag path needs at least one point")
+        for name in ("points", "times", "scales", "angles"):
+            v = getattr(self, name)
+            if v is None:
+                continue
+            try:
+                values = np.asarray(v, dtype=float)
+            except (TypeError, ValueError):
+                raise TrajectoryError(f"drag {name} must be numbers, got {v!r}") from None
+            if name == "points" and values.shape != (k, 2):
+                raise TrajectoryError("drag points must be (x, y) pairs")
+            if not np.isfinite(values).all():
+                raise TrajectoryError(f"drag {name} must be finite numbers, got {clip_text(str(list(v)))} (no nan or inf)")
+            if np.abs(values).max(initial=0.0) > MAX_DRAG_VALUE:
+                raise TrajectoryError(f"drag {name} must lie within +-{MAX_DRAG_VALUE:g}, got {clip_text(str(list(v)))}")
         for name in ("times", "scales", "angles"):
             v = getattr(self, name)
             if v is not None and len(v) != k:
