@@ -261,3 +261,36 @@ def test_planner_is_deterministic():
     b = _plan("a dog and a cat play; the dog jumps", ["dog", "cat"])
     assert a == b
     assert RulePlanner.name == "rules"
+
+
+# ---- other scripts --------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "prompt, names, local",
+    [
+        ("собака бежит влево, кошка прыгает", ["собака", "кошка"], ["the собака бежит влево", "the кошка прыгает"]),
+        ("猫跳起来，狗在跑。", ["猫", "狗"], ["the 猫 跳起来", "the 狗 在跑"]),
+        ("小猫跳起来，狗在跑", ["小猫", "狗"], ["the 小猫 跳起来", "the 狗 在跑"]),
+        ("the 猫 jumps and the dog runs", ["猫", "dog"], ["the 猫 jumps", "the dog runs"]),
+        ("the café sign swings while the niño waves", ["café sign", "niño"], ["the café sign swings", "the niño waves"]),
+    ],
+)
+def test_names_and_motion_words_in_other_scripts(prompt, names, local):
+    plan = _plan(prompt, names)
+    assert plan.local_prompts == local and plan.warnings == ()
+
+
+def test_tokenizer_reads_any_script():
+    assert tokenize("Die Katze läuft, собака бежит") == ["Die", "Katze", "läuft", ",", "собака", "бежит"]
+    assert tokenize("猫跳起来，狗在跑。") == ["猫", "跳", "起", "来", ",", "狗", "在", "跑", "."]
+
+
+def test_a_name_the_prompt_never_matches_is_still_with_a_warning(caplog):
+    with caplog.at_level(logging.WARNING):
+        plan = _plan("the cat jumps", ["猫", "dog"])
+    assert _locals(plan)["猫"] == "the 猫 stays still"
+    warning = next(w for w in plan.warnings if "'猫'" in w)
+    assert "no word of it matches that name" in warning and "stays still" in warning
+    assert "no word of it matches that name" in caplog.text
+    # Named, but in clause forms the rules do not read: said so, not silently still.
+    plan = _plan("Die Katze springt, der Hund läuft", ["Katze", "Hund"])
+    assert all("it names it, but no motion words" in w for w in plan.warnings) and len(plan.warnings) == 2

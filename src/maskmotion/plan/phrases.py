@@ -13,9 +13,16 @@ import re
 from dataclasses import dataclass
 from typing import Sequence
 
-# Words, keeping hyphens and apostrophes inside ("polka-dot", "dog's"), and the
+# Scripts written without spaces between words (Chinese characters, Japanese kana): each
+# character is a token of its own, so a name such as "猫" is found inside "猫跳起来".
+_UNSPACED = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+# Words in any script (letters and digits, Unicode-aware), keeping hyphens and
+# apostrophes inside ("polka-dot", "dog's"), single unspaced-script characters, and the
 # punctuation that separates clauses.
-_TOKEN_RE = re.compile(r"[A-Za-z0-9]+(?:[-'\u2019][A-Za-z0-9]+)*|[.,;:!?]|\n")
+_LETTER = rf"(?:(?![{_UNSPACED}])[^\W_])"
+_TOKEN_RE = re.compile(rf"{_LETTER}+(?:[-'\u2019]{_LETTER}+)*|[{_UNSPACED}]|[.,;:!?]|\n")
+# Full-width and ideographic punctuation read as its ASCII form.
+_PUNCTUATION = str.maketrans({"，": ",", "、": ",", "。": ".", "；": ";", "：": ":", "！": "!", "？": "?"})
 
 SENTENCE_ENDS = frozenset({".", ";", ":", "!", "?", "\n"})
 
@@ -97,8 +104,14 @@ _SINGULAR_VERBS = {"are": "is", "have": "has", "were": "was", "do": "does", "go"
 
 
 def tokenize(text: str) -> list[str]:
-    """Word and punctuation tokens; other characters (quotes, brackets) are dropped."""
-    return _TOKEN_RE.findall(text)
+    """Word and punctuation tokens; other characters (quotes, brackets) are dropped.
+    Words are letters and digits of any script; in Chinese and Japanese text each
+    character is a token."""
+    return _TOKEN_RE.findall(text.translate(_PUNCTUATION))
+
+
+def _unspaced(token: str) -> bool:
+    return bool(re.match(f"[{_UNSPACED}]", token))
 
 
 def sentences(tokens: Sequence[str]) -> list[list[str]]:
@@ -116,11 +129,13 @@ def sentences(tokens: Sequence[str]) -> list[list[str]]:
 def detokenize(tokens: Sequence[str]) -> str:
     """Join tokens with spaces, commas attached to the word before."""
     text = ""
+    previous = ""
     for t in tokens:
-        if t in (",", ".", ";", ":", "!", "?"):
-            text += t
+        if t in (",", ".", ";", ":", "!", "?") or (_unspaced(t) and _unspaced(previous)):
+            text += t  # no space between two characters of an unspaced script either
         else:
             text += (" " if text else "") + t
+        previous = t
     return text
 
 
@@ -258,6 +273,12 @@ def find_mentions(words: Sequence[str], keys: Sequence[ObjectKey]) -> list[Menti
             continue
         plural = forms[w][0][1]
         start, det = _phrase_start(low, j, heads)
+        if det is None:
+            # No determiner ("小猫跳", "Red crescent moves"): the name's own words
+            # directly before the head still belong to the phrase.
+            own = {POSITION_WORDS.get(x, x) for k, _ in forms[w] for x in k.modifiers}
+            while start > 0 and POSITION_WORDS.get(low[start - 1], low[start - 1]) in own:
+                start -= 1
         end, positions = _position_tail(low, j)
         span = {POSITION_WORDS.get(x, x) for x in low[start:j]} | positions
         if det is not None:

@@ -302,7 +302,7 @@ def _appearance(obj: ObjectKey, parsed: ParsedPrompt) -> str:
             phrase = [w.lower() if w.lower() in name_words else w for w in words[start : m.end]]
             if best is None or len(phrase) > len(best):
                 best = phrase
-    return " ".join(best) if best else obj.name
+    return detokenize(best) if best else obj.name
 
 
 @dataclass
@@ -352,10 +352,7 @@ class RulePlanner:
                 local = " and ".join(dict.fromkeys(draft.affected[o.id]))
                 draft.warn(f"{o.name!r} does nothing itself; its local prompt is what happens to it: {local!r}")
             else:
-                draft.warn(
-                    f"the prompt gives {o.name!r} no motion, so it stays still; say what it does "
-                    f"in the prompt or give it a local prompt (--object \"{o.name}: ...\")"
-                )
+                draft.warn(_no_motion_message(o.name, _mentioned(o.id, parsed)))
                 local = f"the {_appearance(key, parsed)} {STILL}"
                 draft.add_motion(f"{key.short} {STILL}")
             objects.append(PlannedObject(o.id, o.name, local))
@@ -421,6 +418,22 @@ class RulePlanner:
                 draft.motion_parts.append(_join(clause.joiner if same_sentence else None))
             draft.motion_parts.append(text)
             prev_sentence = clause.words
+
+
+def _mentioned(object_id: int, parsed: ParsedPrompt) -> bool:
+    return any(object_id in m.objects or object_id in m.candidates for ms in parsed.mentions for m in ms)
+
+
+def _no_motion_message(name: str, mentioned: bool) -> str:
+    """Why an object is planned as staying still: its name never matched a word of the
+    prompt, or it did but no clause gave it motion words."""
+    fix = f"say what it does in the prompt or give it a local prompt (--object \"{name}: ...\")"
+    if not mentioned:
+        return f"the prompt gives {name!r} no motion: no word of it matches that name, so it stays still; {fix}"
+    return (
+        f"the prompt gives {name!r} no motion: it names it, but no motion words for it were found (the rule "
+        f"planner reads clauses such as 'the {name} jumps'), so it stays still; {fix}"
+    )
 
 
 def _motion_from_local(local: str, key: ObjectKey) -> str:
