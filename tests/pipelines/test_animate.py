@@ -218,7 +218,7 @@ def test_stage_2_receives_stage_1_masks_unchanged(pipe, scene, plan, monkeypatch
     assert np.array_equal(seen[-1].ids, motion.trajectory.ids)
 
     warped = []
-    real_warp = stages.warp_preview
-    monkeypatch.setattr(stages, "warp_preview", lambda f, t, tr: warped.append(t) or real_warp(f, t, tr))
+    real_warp = stages.photo_render
+    monkeypatch.setattr(stages, "photo_render", lambda f, t, tr: warped.append(t) or real_warp(f, t, tr))
     chain.render(step, motion, renderer="warp")
     assert np.array_equal(warped[-1].ids, motion.trajectory.ids)

@@ -24,7 +24,7 @@ import torch
 
 from ..errors import InputError
 from ..plan import ScenePlan
-from ..render import fit_tracks, warp_preview
+from ..render import fit_tracks, matting_available, patchmatch_available, photo_render
 from ..trajectory import (
     MaskTrajectory,
     MotionTrack,
@@ -272,8 +272,10 @@ class BackboneVideo:
 
 
 class WarpVideo:
-    """No model: each object's first-frame pixels moved along its track, the uncovered
-    background inpainted (`maskmotion.render.warp_preview`), at the output size."""
+    """No model: each object cut out of the photo with a soft alpha and moved along its
+    track over a background filled once where objects uncover it
+    (`maskmotion.render.photo_render`), at the output size. The bundled model's own
+    condition, `warp_preview`, is a different, simpler render and is not used here."""
 
     kind = "warp"
     frames = None
@@ -285,7 +287,11 @@ class WarpVideo:
 
     def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
         frame = resize_frames(image, trajectory.size)
-        return warp_preview(frame, trajectory, complete_tracks(trajectory)), {}
+        settings = {
+            "matting": "closed-form" if matting_available() else "feathered (pymatting missing)",
+            "fill": "patchmatch" if patchmatch_available() else "telea (pypatchmatch missing)",
+        }
+        return photo_render(frame, trajectory, complete_tracks(trajectory)), settings
 
 
 # ---- shared helpers -----------------------------------------------------------------------
