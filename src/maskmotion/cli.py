@@ -453,6 +453,19 @@ def _working_record(scene) -> dict:
     return {"working_size": [int(v) for v in scene.image.shape[:2]], "working_scale": round(scene.scale, 6)}
 
 
+def _plan_source(args: argparse.Namespace, pipe) -> dict:
+    """With --plan OUT.plan.json: compare the weights that record names with the ones just
+    loaded (a warning when they differ, no error: re-rendering with other weights may be
+    the point) and return ``{"plan_source": ...}`` for the new run record, which so keeps
+    both; ``{}`` without one."""
+    if getattr(args, "plan_file", None) is None:
+        return {}
+    from .pipelines.provenance import check_plan_model
+
+    entry = check_plan_model(args.plan_file, pipe.model_info)
+    return {} if entry is None else {"plan_source": entry}
+
+
 def _finish(paths: dict) -> None:
     for p in paths.values():
         print(f"wrote {p}")
@@ -471,6 +484,7 @@ def _run_animate(args: argparse.Namespace) -> None:
         scene = _scene(args, device)
         stages = _motion_stages(scene, drags) + ([] if args.renderer == "warp" else ["video"])
         pipe = _load_pipeline(args, stages, device)
+        source = _plan_source(args, pipe)
         result = pipe(
             scene.image, scene.plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
             motion_guidance=args.motion_guidance, video_guidance=args.video_guidance, seed=args.seed,
@@ -479,7 +493,7 @@ def _run_animate(args: argparse.Namespace) -> None:
         write_result(files, result, fps=args.fps)
         settings = {**result.settings, "device": device}
         record = run_record("animate", settings, scene.plan, _inputs_record(args, scene), pipe.model_info, args.argv)
-        write_run_record(files.tmp("record"), record)
+        write_run_record(files.tmp("record"), {**record, **source})
     _finish(paths)
 
 
@@ -495,6 +509,7 @@ def _run_plan(args: argparse.Namespace) -> None:
         _check_model_folders(args, motion=not drags, video=False)
         scene = _scene(args, device)
         pipe = _load_pipeline(args, _motion_stages(scene, drags), device)
+        source = _plan_source(args, pipe)
         result = pipe.motion(
             scene, drags, num_frames=args.frames, num_inference_steps=args.steps, guidance=args.motion_guidance,
             seed=args.seed, max_size=args.max_size, fps=args.fps,
@@ -502,7 +517,7 @@ def _run_plan(args: argparse.Namespace) -> None:
         write_result(files, result, fps=args.fps)
         settings = {**result.settings, "device": device}
         record = run_record("plan", settings, scene.plan, _inputs_record(args, scene), pipe.model_info, args.argv)
-        write_run_record(files.tmp("record"), record)
+        write_run_record(files.tmp("record"), {**record, **source})
     _finish(paths)
 
 
@@ -573,6 +588,7 @@ def _run_render(args: argparse.Namespace) -> None:
             _check_model_folders(args, motion=False, video=True)
         scene, traj = _render_scene(args)
         pipe = _load_pipeline(args, [] if args.renderer == "warp" else ["video"], device)
+        source = _plan_source(args, pipe)
         result = pipe.render(
             scene, traj, renderer=args.renderer, num_inference_steps=args.steps, guidance=args.video_guidance,
             seed=args.seed,
@@ -582,7 +598,8 @@ def _run_render(args: argparse.Namespace) -> None:
                   "prompt": scene.plan.global_prompt, "local_prompts": {o.name: o.prompt for o in traj.objects}}  # fmt: skip
         settings = {**result.settings, "num_frames": traj.num_frames, "size": list(traj.size), "device": device}
         plan = scene.plan if scene.plan.source != "trajectory" else None
-        write_run_record(files.tmp("record"), run_record("render", settings, plan, inputs, pipe.model_info, args.argv))
+        record = run_record("render", settings, plan, inputs, pipe.model_info, args.argv)
+        write_run_record(files.tmp("record"), {**record, **source})
     _finish(paths)
 
 
