@@ -1,14 +1,16 @@
-"""Atomic file writes: a reader never sees a half-written output or checkpoint."""
+"""Atomic file writes (a reader never sees a half-written output or checkpoint), and
+JSON read from users within bounds."""
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 
 def _umask() -> int:
@@ -85,3 +87,39 @@ def sha256_file(path: str | os.PathLike) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             digest.update(chunk)
     return digest.hexdigest()
+
+
+# ---- JSON from users ---------------------------------------------------------------------
+#: Largest JSON file read from a user (plans, run records, trajectory metadata, configs).
+MAX_JSON_BYTES = 64 << 20
+
+
+def parse_json(text: str | bytes, where: str, error: type[Exception] = ValueError, fix: str = "") -> Any:
+    """``json.loads`` that fails only with ``error`` and one line: malformed text, text
+    that is not UTF-8, nesting too deep for the parser, numbers too long to convert."""
+    tail = f"; {fix}" if fix else ""
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise error(f"{where}: the JSON is nested too deeply to read{tail}") from None
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError, over-long integers
+        what = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise error(f"{where}: not valid JSON ({what}){tail}") from None
+
+
+def read_json_file(
+    path: str | os.PathLike, error: type[Exception] = ValueError, fix: str = "", max_bytes: int = MAX_JSON_BYTES
+) -> Any:
+    """The JSON in ``path`` (at most ``max_bytes``), with `parse_json`'s errors."""
+    path = Path(path)
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    if size > max_bytes:
+        raise error(f"{path} is {size:,} bytes, more than the {max_bytes:,} a JSON file here may hold{'; ' + fix if fix else ''}")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise error(f"cannot read {path}: {exc.strerror or exc}") from None
+    return parse_json(data, str(path), error, fix)

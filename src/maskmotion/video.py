@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".gif")
 WRITE_SUFFIXES = (".mp4", ".gif")
+#: Most decoded bytes `read_video` holds (T x H x W x 3) before it gives up: 1 GiB.
+MAX_VIDEO_BYTES = 1 << 30
 
 
 class VideoError(InputError):
@@ -98,8 +100,10 @@ def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
     )
 
 
-def read_video(path: str | os.PathLike) -> np.ndarray:
-    """Read a video (MP4/MOV/AVI/MKV/WebM/GIF) as (T, H, W, 3) uint8 RGB."""
+def read_video(path: str | os.PathLike, max_bytes: int = MAX_VIDEO_BYTES) -> np.ndarray:
+    """Read a video (MP4/MOV/AVI/MKV/WebM/GIF) as (T, H, W, 3) uint8 RGB; a video whose
+    frames would take more than ``max_bytes`` is refused (frame size first, from the
+    header, then as frames decode)."""
     path = Path(path)
     if not path.is_file():
         raise VideoError(f"video {path} does not exist")
@@ -110,7 +114,7 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
             f"use one of {', '.join(VIDEO_SUFFIXES)}"
         )
     try:
-        frames = _read_gif(path) if suffix == ".gif" else _read_av(path)
+        frames = _read_gif(path, max_bytes) if suffix == ".gif" else _read_av(path, max_bytes)
     except VideoError:
         raise
     except Exception as exc:  # decoder libraries raise many types for bad bytes
@@ -122,19 +126,37 @@ def read_video(path: str | os.PathLike) -> np.ndarray:
     return np.stack(frames)
 
 
-def _read_av(path: Path) -> list[np.ndarray]:
+def _too_big(path: Path, max_bytes: int) -> VideoError:
+    return VideoError(
+        f"video {path} decodes to more than {max_bytes / 2**20:,.0f} MiB of frames; use a shorter or smaller video"
+    )
+
+
+def _read_av(path: Path, max_bytes: int) -> list[np.ndarray]:
     import av  # lazy: only video files need PyAV; PNG and array paths start faster without it
 
     with av.open(str(path)) as container:
         if not container.streams.video:
             raise VideoError(f"{path} holds no video stream")
-        return [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+        stream = container.streams.video[0]
+        if stream.codec_context.width * stream.codec_context.height * 3 > max_bytes:
+            raise _too_big(path, max_bytes)
+        frames, total = [], 0
+        for f in container.decode(video=0):
+            total += f.width * f.height * 3
+            if total > max_bytes:
+                raise _too_big(path, max_bytes)
+            frames.append(f.to_ndarray(format="rgb24"))
+        return frames
 
 
-def _read_gif(path: Path) -> list[np.ndarray]:
+def _read_gif(path: Path, max_bytes: int) -> list[np.ndarray]:
     frames = []
     with Image.open(path) as im:
-        for i in range(getattr(im, "n_frames", 1)):
+        count = getattr(im, "n_frames", 1)
+        if im.size[0] * im.size[1] * 3 * count > max_bytes:
+            raise _too_big(path, max_bytes)
+        for i in range(count):
             im.seek(i)
             frames.append(np.asarray(im.convert("RGB")))
     return frames

@@ -3,8 +3,11 @@ import pytest
 from PIL import Image
 
 from maskmotion.errors import InputError
-from maskmotion.plan import load_image
+from maskmotion.plan import ImageLimits, load_image
 from maskmotion.trajectory import fit_to_model
+
+# These tests are about pixel formats: tiny pictures, below the default minimum side.
+ANY_SIZE = ImageLimits(min_side=1)
 
 
 def _rgb(h=12, w=20):
@@ -17,7 +20,7 @@ def test_lossless_formats_round_trip(tmp_path, suffix):
     img = _rgb()
     path = tmp_path / f"x.{suffix}"
     Image.fromarray(img).save(path, **({"lossless": True} if suffix == "webp" else {}))
-    out = load_image(path)
+    out = load_image(path, limits=ANY_SIZE)
     assert out.dtype == np.uint8 and out.shape == (12, 20, 3)
     assert np.array_equal(out, img)
 
@@ -25,7 +28,7 @@ def test_lossless_formats_round_trip(tmp_path, suffix):
 def test_jpeg(tmp_path):
     img = np.full((16, 16, 3), (200, 30, 90), np.uint8)
     Image.fromarray(img).save(tmp_path / "x.jpg", quality=95)
-    out = load_image(tmp_path / "x.jpg")
+    out = load_image(tmp_path / "x.jpg", limits=ANY_SIZE)
     assert out.shape == (16, 16, 3) and np.abs(out.astype(int) - img).max() < 8
 
 
@@ -36,38 +39,38 @@ def test_rgba_composited_on_white(tmp_path):
     rgba[:, 2:, 3] = 0  # right half transparent
     rgba[0, 0, 3] = 128
     Image.fromarray(rgba, mode="RGBA").save(tmp_path / "a.png")
-    out = load_image(tmp_path / "a.png")
+    out = load_image(tmp_path / "a.png", limits=ANY_SIZE)
     assert (out[1, 0] == (255, 0, 0)).all()
     assert (out[:, 2:] == 255).all()
     assert tuple(out[0, 0]) == (255, 127, 127)
     la = Image.fromarray(np.stack([np.full((3, 3), 0, np.uint8), np.zeros((3, 3), np.uint8)], -1), mode="LA")
     la.save(tmp_path / "la.png")
-    assert (load_image(tmp_path / "la.png") == 255).all()
+    assert (load_image(tmp_path / "la.png", limits=ANY_SIZE) == 255).all()
 
 
 def test_palette_with_transparency(tmp_path):
     im = Image.fromarray(np.array([[0, 1], [1, 0]], np.uint8), mode="P")
     im.putpalette([0, 0, 255, 0, 255, 0] + [0] * 762)
     im.save(tmp_path / "p.png", transparency=0)
-    out = load_image(tmp_path / "p.png")
+    out = load_image(tmp_path / "p.png", limits=ANY_SIZE)
     assert tuple(out[0, 0]) == (255, 255, 255) and tuple(out[0, 1]) == (0, 255, 0)
     im.save(tmp_path / "p.gif")
-    assert tuple(load_image(tmp_path / "p.gif")[0, 0]) == (0, 0, 255)
+    assert tuple(load_image(tmp_path / "p.gif", limits=ANY_SIZE)[0, 0]) == (0, 0, 255)
 
 
 def test_greyscale_16bit_and_float(tmp_path):
     grey = np.array([[0, 128], [255, 7]], np.uint8)
     Image.fromarray(grey, mode="L").save(tmp_path / "g.png")
-    out = load_image(tmp_path / "g.png")
+    out = load_image(tmp_path / "g.png", limits=ANY_SIZE)
     assert out.shape == (2, 2, 3) and (out[..., 0] == grey).all() and (out[..., 2] == grey).all()
     deep = np.array([[0, 65535], [32896, 257]], np.uint16)
     Image.fromarray(deep).save(tmp_path / "d.png")
     assert Image.open(tmp_path / "d.png").mode.startswith("I")
-    assert load_image(tmp_path / "d.png")[..., 0].tolist() == [[0, 255], [128, 1]]
+    assert load_image(tmp_path / "d.png", limits=ANY_SIZE)[..., 0].tolist() == [[0, 255], [128, 1]]
     Image.fromarray(np.array([[0.0, 1.0], [0.5, 0.25]], np.float32), mode="F").save(tmp_path / "f.tiff")
-    assert load_image(tmp_path / "f.tiff")[..., 0].tolist() == [[0, 255], [128, 64]]
+    assert load_image(tmp_path / "f.tiff", limits=ANY_SIZE)[..., 0].tolist() == [[0, 255], [128, 64]]
     Image.fromarray(np.array([[True, False]])).save(tmp_path / "b.png")
-    assert load_image(tmp_path / "b.png")[..., 1].tolist() == [[255, 0]]
+    assert load_image(tmp_path / "b.png", limits=ANY_SIZE)[..., 1].tolist() == [[255, 0]]
 
 
 def test_exif_orientation(tmp_path):
@@ -77,14 +80,14 @@ def test_exif_orientation(tmp_path):
     exif = pil.getexif()
     exif[0x0112] = 6  # "rotate 90 CW to view"
     pil.save(tmp_path / "r.jpg", exif=exif.tobytes(), quality=95)
-    out = load_image(tmp_path / "r.jpg")
+    out = load_image(tmp_path / "r.jpg", limits=ANY_SIZE)
     assert out.shape == (20, 10, 3)  # upright: now portrait
     assert out[2, 5, 0] > 200 and out[-3, 5, 0] < 60  # red on top after the turn
 
 
 def test_cmyk(tmp_path):
     Image.new("CMYK", (3, 2), (0, 255, 255, 0)).save(tmp_path / "c.jpg")
-    out = load_image(tmp_path / "c.jpg")
+    out = load_image(tmp_path / "c.jpg", limits=ANY_SIZE)
     assert out.shape == (2, 3, 3) and out[0, 0, 0] > 200 and out[0, 0, 1] < 60
 
 

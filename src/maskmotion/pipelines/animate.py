@@ -46,7 +46,10 @@ from ..plan import (
     first_frame_objects,
     load_image,
     make_planner,
+    mask_from_png,
     plan_scene,
+    resize_ids,
+    scale_box,
 )
 from ..text import TextEncoder
 from ..trajectory import (
@@ -94,15 +97,20 @@ class Scene:
     """Step 1's result: the input image and its plan.
 
     Attributes:
-        image: (H, W, 3) uint8, the input at its own size.
+        image: (H, W, 3) uint8, the input at its own size or at a reduced working size
+            (`maskmotion.plan.load_working_image`: a big photo is planned smaller).
         plan: the `ScenePlan` made on it (first-frame masks at the same size).
+        source_size: (H, W) of the original image, in whose pixels boxes, drags and mask
+            PNGs are given; None: the image's own size.
     """
 
     image: np.ndarray
     plan: ScenePlan
+    source_size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         _check_image(self.image)
+        self.source_size = _source_size(self.image, self.source_size)
         if not isinstance(self.plan, ScenePlan):
             raise InputError(f"plan must be a ScenePlan, got {type(self.plan).__name__}; make one with AnimatePipeline.plan")
         if self.plan.size != self.image.shape[:2]:
@@ -114,7 +122,12 @@ class Scene:
 
     @classmethod
     def for_trajectory(
-        cls, image: np.ndarray, trajectory: MaskTrajectory, prompt: str, plan: ScenePlan | None = None
+        cls,
+        image: np.ndarray,
+        trajectory: MaskTrajectory,
+        prompt: str,
+        plan: ScenePlan | None = None,
+        source_size: tuple[int, int] | None = None,
     ) -> "Scene":
         """The scene to render a given (possibly edited) trajectory in: ``plan`` with
         ``prompt`` as its global prompt when it was made on ``image``; otherwise a plan
@@ -124,7 +137,12 @@ class Scene:
             first = trajectory.resize(*image.shape[:2]).ids[0]
             objects = tuple(PlannedObject(o.id, o.name, o.prompt.strip() or o.name) for o in trajectory.objects)
             plan = ScenePlan(prompt, prompt, objects, first, source="trajectory")
-        return cls(image, plan.replace(global_prompt=prompt))
+        return cls(image, plan.replace(global_prompt=prompt), source_size)
+
+    @property
+    def scale(self) -> float:
+        """Working image width over original width (1.0 when planned at full size)."""
+        return self.image.shape[1] / self.source_size[1]
 
 
 @dataclass
@@ -331,22 +349,30 @@ class AnimatePipeline:
         sam2_config: str | None = None,
         device: str = "cpu",
         plan: ScenePlan | None = None,
+        source_size: tuple[int, int] | None = None,
     ) -> Scene:
         """The plan of ``image`` (an array or an image file): first-frame masks from
         ``masks`` (an id map or a mask PNG) or ``boxes`` (refined by ``segment``), object
         names and local prompts from ``objects``, and the prompt split by ``planner``
         ("rules", offline; "llm"; or a `Planner`). A saved ``plan`` (e.g. an edited plan
-        file) is checked against the image and used as it is."""
+        file) is checked against the image and used as it is.
+
+        ``source_size``: (H, W) of the original when ``image`` is a reduced working copy
+        (`maskmotion.plan.load_working_image`); boxes and mask PNGs are then in the
+        original's pixels and are scaled to the working image here."""
         if not isinstance(image, np.ndarray):
             image = load_image(image)
         _check_image(image)
+        source_size = _source_size(image, source_size)
         if plan is not None:
             given = [name for name, v in (("prompt", prompt), ("masks", masks), ("boxes", boxes), ("objects", objects)) if v]
             if given:
                 raise InputError(f"a saved plan holds the prompts and masks already: drop {', '.join(given)}")
-            return Scene(image, plan)
+            return Scene(image, plan, source_size)
         if prompt is None or not str(prompt).strip():
             raise InputError("the prompt is empty; describe the video, e.g. 'the dog jumps'")
+        if source_size != image.shape[:2]:
+            masks, boxes = _to_working(image.shape[:2], source_size, masks, boxes)
         ids, requests = first_frame_objects(
             image, masks, list(boxes), list(objects), segment, sam2_checkpoint, sam2_config, device
         )
@@ -355,7 +381,7 @@ class AnimatePipeline:
         logger.info("plan (%s): %s", made.source, clip_text(made.motion_prompt))
         for o in made.objects:
             logger.info("  %d %s: %s", o.id, clip_text(o.name), clip_text(o.local_prompt))
-        return Scene(image, made)
+        return Scene(image, made, source_size)
 
     # ---- step 2: the mask trajectory ----------------------------------------------------
     def motion(
@@ -427,7 +453,8 @@ class AnimatePipeline:
 
         # 3. Drags replace stage 1 for their objects.
         if by_id:
-            fx, fy = size[1] / w_in, size[0] / h_in
+            # Drag points are in the original image's pixels.
+            fx, fy = size[1] / scene.source_size[1], size[0] / scene.source_size[0]
             dragged = {oid: path.track(frames).scaled(fx, fy) for oid, path in by_id.items()}
             trajectory = overlay_tracks(trajectory, first, dragged)
         trajectory = trajectory.replace(fps=float(fps))
@@ -626,6 +653,36 @@ def _retimed(trajectory: MaskTrajectory, frames: int) -> MaskTrajectory:
         return trajectory.replace(ids=warp_masks(trajectory.ids[0], retimed, frames), tracks=retimed)
     picks = np.rint(np.linspace(0, trajectory.num_frames - 1, frames)).astype(int)
     return trajectory.replace(ids=trajectory.ids[picks])
+
+
+# ---- the working image ----------------------------------------------------------------
+def _source_size(image: np.ndarray, source_size: Any) -> tuple[int, int]:
+    """The original size (H, W) of ``image``, checked: the same aspect ratio, no smaller."""
+    h, w = image.shape[:2]
+    if source_size is None:
+        return h, w
+    try:
+        sh, sw = (int(v) for v in source_size)
+    except (TypeError, ValueError):
+        raise InputError(f"source_size must be (height, width), got {source_size!r}") from None
+    off = abs(w * sh / sw - h) if w >= h else abs(h * sw / sh - w)
+    if sh < h or sw < w or off > 1.0:
+        raise InputError(
+            f"the image ({w}x{h}) is not a reduced copy of a {sw}x{sh} original; give the original's size"
+        )
+    return sh, sw
+
+
+def _to_working(
+    size: tuple[int, int], source: tuple[int, int], masks: Any, boxes: Sequence[BoxHint]
+) -> tuple[Any, list[BoxHint]]:
+    """Masks (a PNG or an id map at the original size) and boxes (original pixels) at
+    the working image's ``size``."""
+    if masks is not None and not isinstance(masks, np.ndarray):
+        masks = mask_from_png(masks, source)
+    if isinstance(masks, np.ndarray) and masks.shape == tuple(source):
+        masks = resize_ids(masks, size)
+    return masks, [BoxHint(b.name, scale_box(b.box, source, size, b.name)) for b in boxes]
 
 
 # ---- small checks and conversions -------------------------------------------------------

@@ -28,7 +28,7 @@ import torch
 
 from .. import __version__
 from ..errors import InputError
-from ..files import atomic_path
+from ..files import atomic_path, read_json_file
 from ..plan import PlanError, ScenePlan
 from ..trajectory import MaskTrajectory
 from ..video import write_video
@@ -195,21 +195,20 @@ def write_run_record(path: str | os.PathLike, record: Mapping[str, Any]) -> Path
     return path
 
 
-def load_plan_file(path: str | os.PathLike) -> ScenePlan:
-    """A `ScenePlan` from a plan file (`ScenePlan.save`) or a run record (``OUT.plan.json``)."""
+def load_plan_file(path: str | os.PathLike, max_size: tuple[int, int] | None = None) -> ScenePlan:
+    """A `ScenePlan` from a plan file (`ScenePlan.save`) or a run record (``OUT.plan.json``);
+    ``max_size``: (H, W) of the image it is for (larger masks are refused before they are
+    decompressed)."""
     path = Path(path)
     if not path.is_file():
         raise PlanError(f"plan file {path} does not exist")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise PlanError(f"{path}: not valid JSON ({exc}); fix the file or plan again") from None
+    data = read_json_file(path, PlanError, "fix the file or plan again")
     if isinstance(data, dict) and data.get("format") == RUN_FORMAT:
         if not isinstance(data.get("plan"), dict):
             raise PlanError(f"{path} is a run record without a plan; give the plan file of an animate or plan run")
         data = data["plan"]
     try:
-        return ScenePlan.from_json(data)
+        return ScenePlan.from_json(data, max_size)
     except InputError as exc:
         raise PlanError(f"{path}: {exc}") from None
 

@@ -15,7 +15,17 @@ from typing import Protocol, Sequence
 import numpy as np
 
 from ..errors import InputError
-from .images import load_image
+from .images import (
+    DEFAULT_LIMITS,
+    ImageInfo,
+    ImageLimits,
+    load_image,
+    load_working_image,
+    probe_image,
+    resize_ids,
+    scale_box,
+    working_size,
+)
 from .llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, LLMConfig, LLMPlanner
 from .masks import (
     BoxHint,
@@ -120,6 +130,14 @@ def plan_scene(
 
 __all__ = [
     "BoxHint",
+    "DEFAULT_LIMITS",
+    "ImageInfo",
+    "ImageLimits",
+    "load_working_image",
+    "probe_image",
+    "resize_ids",
+    "scale_box",
+    "working_size",
     "ENV_API_KEY",
     "ENV_BASE_URL",
     "ENV_MODEL",

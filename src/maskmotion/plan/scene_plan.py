@@ -19,13 +19,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
-from ..files import atomic_path
+from ..files import atomic_path, read_json_file
 from ..trajectory import MAX_OBJECTS, TrajectoryError, TrajectoryObject
+from .images import DEFAULT_MAX_PIXELS
 from .positions import unique_names
 
 FORMAT_NAME = "maskmotion-plan"
 FORMAT_VERSION = 1
 _IDS_ENCODING = "zlib-base64-uint8"
+#: Most pixels a plan's first-frame id map may declare: the image limit's default (a plan
+#: is made at a working size, far below it). Checked before anything is decompressed.
+MAX_PLAN_PIXELS = DEFAULT_MAX_PIXELS
 
 
 class PlanError(InputError):
@@ -232,8 +236,11 @@ class ScenePlan:
         }
 
     @classmethod
-    def from_json(cls, data: Any) -> "ScenePlan":
-        """Inverse of `to_json`; strict: unknown or missing fields are errors."""
+    def from_json(cls, data: Any, max_size: tuple[int, int] | None = None) -> "ScenePlan":
+        """Inverse of `to_json`; strict: unknown or missing fields are errors.
+
+        ``max_size``: (H, W) of the image the plan is for; a plan whose masks are larger
+        is refused before its id map is decompressed."""
         _check_fields(data, "plan", required=_TOP_REQUIRED, optional=("source", "warnings"))
         if data["format"] != FORMAT_NAME:
             raise PlanError(f"not a maskmotion plan (format {data['format']!r}, expected {FORMAT_NAME!r})")
@@ -267,7 +274,7 @@ class ScenePlan:
             global_prompt=data["global_prompt"],
             motion_prompt=data["motion_prompt"],
             objects=tuple(objects),
-            first_ids=_decode_ids(data["first_ids"]),
+            first_ids=_decode_ids(data["first_ids"], max_size),
             source=source,
             warnings=tuple(warnings),
         )
@@ -285,17 +292,15 @@ class ScenePlan:
         return path
 
     @classmethod
-    def load(cls, path: str | os.PathLike) -> "ScenePlan":
-        """Read a plan written by `save` (or by hand in the same format)."""
+    def load(cls, path: str | os.PathLike, max_size: tuple[int, int] | None = None) -> "ScenePlan":
+        """Read a plan written by `save` (or by hand in the same format); ``max_size`` as
+        in `from_json`."""
         path = Path(path)
         if not path.is_file():
             raise PlanError(f"plan file {path} does not exist")
+        data = read_json_file(path, PlanError, "fix the file or plan again")
         try:
-            data = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise PlanError(f"{path}: not valid JSON ({exc}); fix the file or plan again") from None
-        try:
-            return cls.from_json(data)
+            return cls.from_json(data, max_size)
         except InputError as exc:
             raise PlanError(f"{path}: {exc}") from None
 
@@ -319,24 +324,42 @@ def _check_fields(data: Any, where: str, required: Sequence[str], optional: Sequ
         raise PlanError(f"{where} has unknown field(s) {unknown}; allowed: {sorted([*required, *optional])}")
 
 
-def _decode_ids(entry: Any) -> np.ndarray:
+def _decode_ids(entry: Any, max_size: tuple[int, int] | None = None) -> np.ndarray:
+    """The id map, decompressed only after its declared shape passed the limits, and
+    never past that shape's byte count."""
     _check_fields(entry, "first_ids", required=("shape", "encoding", "data"))
     if entry["encoding"] != _IDS_ENCODING:
-        raise PlanError(f"first_ids.encoding must be {_IDS_ENCODING!r}, got {entry['encoding']!r}")
+        raise PlanError(f"first_ids.encoding must be {_IDS_ENCODING!r}, got {str(entry['encoding'])[:50]!r}")
     shape = entry["shape"]
     if (
         not isinstance(shape, list)
         or len(shape) != 2
         or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
     ):
-        raise PlanError(f"first_ids.shape must be [H, W] with positive integers, got {shape!r}")
+        raise PlanError(f"first_ids.shape must be [H, W] with positive integers, got {str(shape)[:80]}")
+    h, w = shape
+    if h * w > MAX_PLAN_PIXELS:
+        raise PlanError(
+            f"first_ids.shape {shape} is {h * w:,} pixels, more than a plan may hold ({MAX_PLAN_PIXELS:,}); "
+            "plan again on the image"
+        )
+    if max_size is not None and (h > max_size[0] or w > max_size[1]):
+        raise PlanError(
+            f"the plan's masks ({w}x{h}) are larger than the image ({max_size[1]}x{max_size[0]}); "
+            "use the image it was planned on"
+        )
     _check_type(entry["data"], str, "first_ids.data")
+    count = h * w
+    # zlib never grows data by more than a few bytes per 16 kB block; base64 is 4/3.
+    if len(entry["data"]) > 4 * ((count + count // 1000 + 64) // 3 + 1):
+        raise PlanError(f"first_ids.data holds more values than shape {shape} needs ({count}); re-plan or re-save the plan")
     try:
-        raw = zlib.decompress(base64.b64decode(entry["data"], validate=True))
+        packed = base64.b64decode(entry["data"], validate=True)
+        inflate = zlib.decompressobj()
+        raw = inflate.decompress(packed, count + 1)  # at most one byte past the size
     except (ValueError, zlib.error) as exc:
         raise PlanError(f"first_ids.data is corrupt ({exc}); re-plan or re-save the plan") from None
-    if len(raw) != shape[0] * shape[1]:
-        raise PlanError(
-            f"first_ids.data holds {len(raw)} values but shape {shape} needs {shape[0] * shape[1]}"
-        )
+    if len(raw) != count or not inflate.eof:
+        what = f"{len(raw)} values but" if len(raw) < count else "more values than"
+        raise PlanError(f"first_ids.data holds {what} shape {shape} needs ({count}); re-plan or re-save the plan")
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape).copy()

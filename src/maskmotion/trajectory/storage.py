@@ -9,20 +9,28 @@ Formats:
   present, as lists in it). Exact.
 - ``.mp4`` / ``.gif``: the colour render; loading decodes by nearest palette colour.
   Masks only: tracks are not kept.
+
+Loading is bounded: an array's shape and type are read from its ``.npy`` header inside
+the zip and checked (`MAX_FRAMES`, `MAX_SIDE`, `MAX_VALUES`) before anything is
+decompressed, so a small file that would inflate to gigabytes is refused at once; the
+metadata JSON is size-checked and its field types are checked. Every problem is a
+`TrajectoryError`.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 from PIL import Image
 
-from ..files import atomic_dir, atomic_path
+from ..files import atomic_dir, atomic_path, parse_json, read_json_file
 from ..video import VideoError, read_video, video_fps, write_video
 from .core import MaskTrajectory, TrajectoryError, TrajectoryObject
 from .palette import MAX_OBJECTS, PALETTE
@@ -31,6 +39,13 @@ from .tracks import MotionTrack
 FORMAT_NAME = "maskmotion-trajectory"
 FORMAT_VERSION = 1
 _VIDEO_SUFFIXES = (".mp4", ".gif")
+
+#: Most frames, pixels per side and values (T x H x W) a trajectory file may hold.
+MAX_FRAMES = 1024
+MAX_SIDE = 8192
+MAX_VALUES = 1 << 28  # 256 M: 256 MB of uint8 ids
+#: Most characters of the metadata JSON.
+MAX_META_CHARS = 1 << 22
 
 
 def _meta(traj: MaskTrajectory) -> dict:
@@ -104,18 +119,24 @@ def load_trajectory(
     )
 
 
-def _parse_meta(text: str, where: Path) -> dict:
-    try:
-        meta = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise TrajectoryError(f"{where}: metadata is not valid JSON ({exc})") from None
+def _parse_meta(text: str | dict, where: Path) -> dict:
+    meta = parse_json(text, f"{where}: metadata", TrajectoryError) if isinstance(text, str) else text
     if not isinstance(meta, dict):
         raise TrajectoryError(f"{where}: metadata must be a JSON object")
     missing = [k for k in ("format", "version", "shape", "objects") if k not in meta]
     if missing:
         raise TrajectoryError(f"{where}: metadata is missing field(s) {missing}")
     if meta["format"] != FORMAT_NAME:
-        raise TrajectoryError(f"{where}: not a maskmotion trajectory (format {meta['format']!r})")
+        raise TrajectoryError(f"{where}: not a maskmotion trajectory (format {str(meta['format'])[:50]!r})")
+    version = meta["version"]
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise TrajectoryError(f"{where}: metadata 'version' must be a positive integer, got {str(version)[:50]}")
+    shape = meta["shape"]
+    if not isinstance(shape, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in shape):
+        raise TrajectoryError(f"{where}: metadata 'shape' must be a list of integers [T, H, W], got {str(shape)[:80]}")
+    fps = meta.get("fps", 8.0)
+    if isinstance(fps, bool) or not isinstance(fps, (int, float)) or not math.isfinite(fps) or fps <= 0:
+        raise TrajectoryError(f"{where}: metadata 'fps' must be a positive number, got {str(fps)[:50]}")
     if meta["version"] > FORMAT_VERSION:
         raise TrajectoryError(
             f"{where}: format version {meta['version']} is newer than this maskmotion "
@@ -132,7 +153,12 @@ def _build(ids: np.ndarray, meta: dict, where: Path, tracks: dict[int, np.ndarra
             f"{where}: ids have shape {list(ids.shape)} but the metadata says {meta['shape']}; "
             "the file is inconsistent, re-save it"
         )
-    objects = [TrajectoryObject.from_json(o) for o in meta["objects"]]
+    try:
+        objects = [TrajectoryObject.from_json(o) for o in meta["objects"]]
+    except TrajectoryError as exc:
+        raise TrajectoryError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise TrajectoryError(f"{where}: an object entry is malformed ({str(exc)[:200]}); re-save the trajectory") from None
     motion = None
     if tracks is not None:
         try:
@@ -143,6 +169,8 @@ def _build(ids: np.ndarray, meta: dict, where: Path, tracks: dict[int, np.ndarra
         return MaskTrajectory(ids, objects, fps=float(meta.get("fps", 8.0)), tracks=motion)
     except TrajectoryError as exc:
         raise TrajectoryError(f"{where}: {exc}") from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise TrajectoryError(f"{where}: the trajectory is malformed ({str(exc)[:200]}); re-save it") from None
 
 
 def _npz_tracks(data, path: Path) -> dict[int, np.ndarray] | None:
@@ -153,23 +181,79 @@ def _npz_tracks(data, path: Path) -> dict[int, np.ndarray] | None:
     track_ids, tracks = data["track_ids"], data["tracks"]
     if track_ids.ndim != 1 or tracks.ndim != 3 or len(track_ids) != len(tracks) or tracks.shape[2] != 5:
         raise TrajectoryError(f"{path}: tracks {tracks.shape} do not match track_ids {track_ids.shape}")
+    if track_ids.dtype.kind not in "iu" or tracks.dtype.kind not in "iuf":
+        raise TrajectoryError(f"{path}: track_ids must be integers and tracks numbers; re-save the trajectory")
     if not np.isfinite(tracks).all():
         raise TrajectoryError(f"{path}: the motion tracks hold NaN or infinite values")
     return {int(i): tracks[k] for k, i in enumerate(track_ids)}
 
 
+# Expected kind of each array (numpy dtype kinds) and its rank.
+_NPZ_ARRAYS = {"ids": ("u", 3), "meta": ("U", 0), "track_ids": ("iu", 1), "tracks": ("iuf", 3)}
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Read each array's ``.npy`` header from the zip and refuse, before anything is
+    decompressed, arrays of unexpected type or rank, or larger than the limits."""
+    with zipfile.ZipFile(path) as zf:
+        names = zf.namelist()
+        if len(names) > 2 * len(_NPZ_ARRAYS):
+            raise TrajectoryError(f"{path}: holds {len(names)} arrays; not a trajectory file")
+        for member in names:
+            key = member.removesuffix(".npy")
+            if key not in _NPZ_ARRAYS:
+                continue  # np.load lists it; the loader ignores it and never reads it
+            with zf.open(member) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise TrajectoryError(f"{path}: array {key!r} has .npy format {version}; re-save the trajectory")
+            kinds, rank = _NPZ_ARRAYS[key]
+            if key == "ids" and dtype != np.uint8:
+                raise TrajectoryError(f"{path}: ids must be uint8, got {dtype}; re-save the trajectory")
+            if dtype.kind not in kinds or len(shape) != rank:
+                raise TrajectoryError(
+                    f"{path}: array {key!r} is {dtype} with shape {list(shape)}, not what a trajectory holds; "
+                    "re-save the trajectory"
+                )
+            _check_array_size(key, shape, dtype, path)
+
+
+def _check_array_size(key: str, shape: tuple[int, ...], dtype: np.dtype, path: Path) -> None:
+    limit = f"at most {MAX_FRAMES} frames of {MAX_SIDE}x{MAX_SIDE} and {MAX_VALUES:,} values"
+    if key == "ids":
+        t, h, w = shape
+        if t > MAX_FRAMES or h > MAX_SIDE or w > MAX_SIDE or t * h * w > MAX_VALUES:
+            raise TrajectoryError(
+                f"{path}: the masks are {t} frames of {w}x{h}, more than a trajectory may hold ({limit}); "
+                "make it smaller (--max-size, --frames)"
+            )
+    elif key == "meta":
+        if dtype.itemsize // 4 > MAX_META_CHARS:
+            raise TrajectoryError(f"{path}: the metadata is over {MAX_META_CHARS:,} characters; re-save the trajectory")
+    elif key in ("track_ids", "tracks"):
+        if shape[0] > MAX_OBJECTS or (key == "tracks" and (shape[1] > MAX_FRAMES or shape[2] != 5)):
+            raise TrajectoryError(f"{path}: the motion tracks have shape {list(shape)}; re-save the trajectory")
+
+
 def _load_npz(path: Path) -> MaskTrajectory:
     try:
+        _check_npz_headers(path)
         with np.load(path, allow_pickle=False) as data:
             missing = [k for k in ("ids", "meta") if k not in data.files]
             if missing:
                 raise TrajectoryError(f"{path}: missing array(s) {missing}; not a trajectory file")
             ids, meta_text = data["ids"], str(data["meta"])
             tracks = _npz_tracks(data, path)
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError, KeyError, RuntimeError,
+            NotImplementedError, zlib.error) as exc:  # fmt: skip
         if isinstance(exc, TrajectoryError):
             raise
-        raise TrajectoryError(f"{path}: cannot read the .npz file, it is corrupt ({exc})") from None
+        what = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise TrajectoryError(f"{path}: cannot read the .npz file, it is corrupt ({what})") from None
     if ids.dtype != np.uint8:
         raise TrajectoryError(f"{path}: ids must be uint8, got {ids.dtype}")
     return _build(ids, _parse_meta(meta_text, path), path, tracks)
@@ -179,11 +263,23 @@ def _load_folder(path: Path) -> MaskTrajectory:
     meta_file = path / "trajectory.json"
     if not meta_file.is_file():
         raise TrajectoryError(f"{path}: no trajectory.json; not a trajectory folder")
-    meta = _parse_meta(meta_file.read_text(), meta_file)
+    meta = _parse_meta(read_json_file(meta_file, TrajectoryError, "re-save the trajectory"), meta_file)
     files = sorted(path.glob("frame_*.png"))
     if not files:
         raise TrajectoryError(f"{path}: no frame_*.png files")
-    frames = [load_id_png(f) for f in files]
+    if len(files) > MAX_FRAMES:
+        raise TrajectoryError(f"{path}: {len(files)} frames, more than a trajectory may hold ({MAX_FRAMES})")
+    first = _png_size(files[0])
+    if first[0] > MAX_SIDE or first[1] > MAX_SIDE or len(files) * first[0] * first[1] > MAX_VALUES:
+        raise TrajectoryError(
+            f"{path}: {len(files)} frames of {first[1]}x{first[0]}, more than a trajectory may hold "
+            f"(at most {MAX_SIDE} per side and {MAX_VALUES:,} values)"
+        )
+    frames = []
+    for f in files:
+        if _png_size(f) != first:
+            raise TrajectoryError(f"{path}: frames differ in size; all must match")
+        frames.append(load_id_png(f))
     sizes = sorted({f.shape for f in frames})
     if len(sizes) > 1:
         raise TrajectoryError(f"{path}: frames differ in size {sizes}; all must match")
@@ -197,6 +293,15 @@ def _load_folder(path: Path) -> MaskTrajectory:
         except (TypeError, ValueError) as exc:
             raise TrajectoryError(f"{meta_file}: the motion tracks are malformed ({exc})") from None
     return _build(np.stack(frames), meta, path, arrays)
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    """(H, W) from an image file's header."""
+    try:
+        with Image.open(path) as im:
+            return im.size[1], im.size[0]
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types for bad bytes
+        raise TrajectoryError(f"cannot read mask image {path}: {str(exc)[:200]}") from None
 
 
 # ---- first-frame id maps -------------------------------------------------------------
@@ -241,8 +346,8 @@ def load_id_png(path: str | os.PathLike) -> np.ndarray:
                 ids = _exact_palette_ids(rgb, path)
     except TrajectoryError:
         raise
-    except Exception as exc:
-        raise TrajectoryError(f"cannot read mask image {path}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - decoders raise many types for bad bytes
+        raise TrajectoryError(f"cannot read mask image {path}: {str(exc)[:200]}") from None
     if ids.max(initial=0) > MAX_OBJECTS:
         raise TrajectoryError(
             f"{path}: mask value {int(ids.max())} is above {MAX_OBJECTS}, the most objects "
