@@ -120,6 +120,11 @@ def _add_scene_arguments(p: argparse.ArgumentParser, drags: bool = True) -> None
         "--box", action="append", default=[], metavar="NAME=x0,y0,x1,y1",
         help="an object's box in image pixels, refined by --segment (repeatable; list objects back to front)",
     )  # fmt: skip
+    p.add_argument(
+        "--point", action="append", default=[], metavar="NAME=x,y",
+        help="with --box: a pixel of object NAME (NAME=x,y) or a pixel in its box that is not the object "
+        "(NAME=-x,y), pinned for GrabCut (repeatable)",
+    )  # fmt: skip
     marks.add_argument(
         "--plan", dest="plan_file", type=Path, metavar="PLAN.json",
         help="use a saved (possibly edited) plan instead of --prompt/--object/--masks/--box: "
@@ -393,14 +398,14 @@ def _scene(args: argparse.Namespace, device: str):
     """Step 1: the image and its plan, loaded from --plan or made from the marks."""
     from .pipelines import AnimatePipeline
     from .pipelines.outputs import load_plan_file
-    from .plan import load_image, parse_box_arg, parse_object_arg, probe_image, working_size
+    from .plan import load_image, parse_box_arg, parse_object_arg, parse_point_arg, probe_image, working_size
 
     # The header first: limits, and the size the run works at (a big photo is decoded
     # straight to a reduced working size; boxes, drags and masks stay in its pixels).
     limits = _image_limits(args)
     original = probe_image(args.image, limits).size
     if args.plan_file is not None:
-        given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object)) if v]
+        given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object), ("--point", args.point)) if v]
         if given:
             raise InputError(f"--plan holds the prompts already: drop {' and '.join(given)}, or edit the plan file")
         plan = load_plan_file(args.plan_file, max_size=original)
@@ -419,6 +424,7 @@ def _scene(args: argparse.Namespace, device: str):
         image, args.prompt, masks=args.masks, boxes=[parse_box_arg(b) for b in args.box],
         objects=[parse_object_arg(o) for o in args.object], planner=planner, segment=args.segment,
         sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config, device=device, source_size=original,
+        points=[parse_point_arg(p) for p in args.point],
     )  # fmt: skip
 
 

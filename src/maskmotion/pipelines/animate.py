@@ -39,6 +39,7 @@ from ..models import MotionDiT, VideoDiT
 from ..models.io import WEIGHTS_NAME, load_model
 from ..plan import (
     BoxHint,
+    PointHint,
     ObjectHint,
     PlannedObject,
     Planner,
@@ -350,6 +351,7 @@ class AnimatePipeline:
         device: str = "cpu",
         plan: ScenePlan | None = None,
         source_size: tuple[int, int] | None = None,
+        points: Sequence[PointHint] = (),
     ) -> Scene:
         """The plan of ``image`` (an array or an image file): first-frame masks from
         ``masks`` (an id map or a mask PNG) or ``boxes`` (refined by ``segment``), object
@@ -359,13 +361,20 @@ class AnimatePipeline:
 
         ``source_size``: (H, W) of the original when ``image`` is a reduced working copy
         (`maskmotion.plan.load_working_image`); boxes and mask PNGs are then in the
-        original's pixels and are scaled to the working image here."""
+        original's pixels and are scaled to the working image here.
+
+        ``points``: pixels on (or, negative, off) the object in a box of that name, in the
+        original's pixels (`PointHint`, ``--point``); they steer the box's GrabCut."""
         if not isinstance(image, np.ndarray):
             image = load_image(image)
         _check_image(image)
         source_size = _source_size(image, source_size)
         if plan is not None:
-            given = [name for name, v in (("prompt", prompt), ("masks", masks), ("boxes", boxes), ("objects", objects)) if v]
+            given = [
+                name
+                for name, v in (("prompt", prompt), ("masks", masks), ("boxes", boxes), ("objects", objects), ("points", points))
+                if v
+            ]
             if given:
                 raise InputError(f"a saved plan holds the prompts and masks already: drop {', '.join(given)}")
             return Scene(image, plan, source_size)
@@ -373,8 +382,10 @@ class AnimatePipeline:
             raise InputError("the prompt is empty; describe the video, e.g. 'the dog jumps'")
         if source_size != image.shape[:2]:
             masks, boxes = _to_working(image.shape[:2], source_size, masks, boxes)
+            fy, fx = image.shape[0] / source_size[0], image.shape[1] / source_size[1]
+            points = [p.scaled(fx, fy) for p in points]
         ids, requests = first_frame_objects(
-            image, masks, list(boxes), list(objects), segment, sam2_checkpoint, sam2_config, device
+            image, masks, list(boxes), list(objects), segment, sam2_checkpoint, sam2_config, device, points=list(points)
         )
         planner = make_planner(planner) if isinstance(planner, str) else planner
         made = plan_scene(prompt, ids, requests, planner)

@@ -30,6 +30,7 @@ from .llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, LLMConfig, LLMPlanner
 from .masks import (
     BoxHint,
     ObjectHint,
+    PointHint,
     grabcut_mask,
     mask_from_png,
     masks_from_boxes,
@@ -38,6 +39,7 @@ from .masks import (
     objects_for_mask,
     parse_box_arg,
     parse_object_arg,
+    parse_point_arg,
 )
 from .rules import RulePlanner
 from .scene_plan import FORMAT_VERSION, ObjectRequest, PlanError, PlannedObject, PlanRequest, ScenePlan
@@ -78,15 +80,19 @@ def first_frame_objects(
     sam2_checkpoint: str | os.PathLike | None = None,
     sam2_config: str | None = None,
     device: str = "cpu",
+    points: Sequence[PointHint] = (),
 ) -> tuple[np.ndarray, list[ObjectRequest]]:
     """First-frame ids (H, W) uint8 and the named objects, from a mask PNG (or an id
     array) or boxes.
 
     With a mask, the k-th ``--object`` names the k-th id; with boxes, objects are the
-    boxes in order and ``--object`` adds local prompts by name.
+    boxes in order and ``--object`` adds local prompts by name. ``points`` (on or off an
+    object, `PointHint`) steer the GrabCut of their box.
     """
     if mask_path is not None and boxes:
         raise InputError("give either a mask PNG or boxes, not both")
+    if points and not boxes:
+        raise InputError("--point marks a pixel in a --box; with a mask PNG, draw the mask instead")
     if isinstance(mask_path, np.ndarray):
         ids = mask_path
         if ids.ndim != 2 or ids.dtype != np.uint8 or ids.shape != image.shape[:2]:
@@ -106,11 +112,13 @@ def first_frame_objects(
         )
     objects = objects_for_boxes(boxes, hints)
     if segment == "sam2":
+        if points:
+            raise InputError("--point steers GrabCut; use --segment grabcut, or drop --point")
         if sam2_checkpoint is None or sam2_config is None:
             raise InputError("--segment sam2 needs --sam2-checkpoint FILE and --sam2-config NAME")
         ids = masks_from_sam2(image, boxes, sam2_checkpoint, sam2_config, device)
     elif segment in ("grabcut", "box"):
-        ids = masks_from_boxes(image, boxes, segment)
+        ids = masks_from_boxes(image, boxes, segment, points)
     else:
         raise InputError(f"unknown segmenter {segment!r}; choose one of {SEGMENTERS}")
     return ids, objects
@@ -146,6 +154,7 @@ __all__ = [
     "LLMPlanner",
     "ObjectHint",
     "ObjectRequest",
+    "PointHint",
     "PLANNERS",
     "PlanError",
     "PlanRequest",
@@ -165,5 +174,6 @@ __all__ = [
     "objects_for_mask",
     "parse_box_arg",
     "parse_object_arg",
+    "parse_point_arg",
     "plan_scene",
 ]

@@ -25,6 +25,7 @@ import numpy as np
 import cv2
 
 from ..errors import InputError
+from ..render.matting import edge_band, estimate_alpha, trimap_from_mask
 from ..trajectory import MAX_OBJECTS, TrajectoryError, load_id_png
 from .scene_plan import ObjectRequest
 
@@ -88,6 +89,59 @@ def parse_box_arg(text: str) -> BoxHint:
     if x1 <= x0 or y1 <= y0:
         raise InputError(f"--box {text!r}: need x1 > x0 and y1 > y0 (corners top-left, bottom-right)")
     return BoxHint(name.strip(), (x0, y0, x1, y1))
+
+
+@dataclass(frozen=True)
+class PointHint:
+    """``--point NAME=x,y``: a pixel of the object in box NAME; ``NAME=-x,y``: a pixel
+    inside that box that is not the object (``positive`` False). Input-image pixels."""
+
+    name: str
+    xy: tuple[int, int]
+    positive: bool = True
+
+    def scaled(self, fx: float, fy: float) -> "PointHint":
+        """The same point in an image scaled by ``fx``, ``fy``."""
+        return PointHint(self.name, (int(self.xy[0] * fx), int(self.xy[1] * fy)), self.positive)
+
+
+_POINT_RE = re.compile(r"^\s*(-?)\s*(\d+)\s*,\s*(\d+)\s*$")
+
+
+def parse_point_arg(text: str) -> PointHint:
+    """Parse ``"NAME=x,y"`` (on the object) or ``"NAME=-x,y"`` (background in its box)."""
+    name, sep, coords = text.rpartition("=")
+    match = _POINT_RE.match(coords) if sep and name.strip() else None
+    if not match:
+        raise InputError(
+            f"--point {text!r} must look like NAME=x,y (a pixel of the object) or NAME=-x,y (a pixel "
+            "in its box that is not the object), e.g. --point dog=120,80"
+        )
+    sign, x, y = match.groups()
+    return PointHint(name.strip(), (int(x), int(y)), positive=sign != "-")
+
+
+def points_by_box(boxes: Sequence[BoxHint], points: Sequence[PointHint]) -> list[tuple[list, list]]:
+    """Per box, its (positive, negative) points (x, y). A point belongs to the boxes of its
+    name that contain it; a point naming no box, or inside none of its name's boxes, is an
+    `InputError`."""
+    out: list[tuple[list, list]] = [([], []) for _ in boxes]
+    for p in points:
+        named = [k for k, b in enumerate(boxes) if b.name.lower() == p.name.lower()]
+        if not named:
+            have = sorted({b.name for b in boxes})
+            raise InputError(f"--point {p.name}=... names no box (boxes: {have}); add --box {p.name}=x0,y0,x1,y1")
+        x, y = p.xy
+        inside = [k for k in named if boxes[k].box[0] <= x < boxes[k].box[2] and boxes[k].box[1] <= y < boxes[k].box[3]]
+        if not inside:
+            x0, y0, x1, y1 = boxes[named[0]].box
+            raise InputError(
+                f"--point {p.name}={'' if p.positive else '-'}{x},{y} is outside box {p.name}={x0},{y0},{x1},{y1}; "
+                "a point must lie in its object's box"
+            )
+        for k in inside:
+            out[k][0 if p.positive else 1].append((x, y))
+    return out
 
 
 # ---- masks from files -----------------------------------------------------------------
@@ -205,23 +259,121 @@ def grabcut_mask(image: np.ndarray, box: tuple[int, int, int, int], iterations: 
     return fg
 
 
-def masks_from_boxes(image: np.ndarray, boxes: Sequence[BoxHint], method: str = "grabcut") -> np.ndarray:
+def refine_box(
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    fg_points: Sequence[tuple[int, int]] = (),
+    bg_points: Sequence[tuple[int, int]] = (),
+    matte: bool = True,
+) -> np.ndarray | None:
+    """(H, W) bool object mask in ``box``: GrabCut (``fg_points`` / ``bg_points`` pinned as
+    sure object / sure background), then, with ``matte``, alpha matting in a ring around
+    GrabCut's edge, keeping alpha >= 0.5: the edge follows the object's colours rather
+    than GrabCut's coarse cut. None where GrabCut collapses (see `grabcut_mask`)."""
+    if fg_points or bg_points:
+        fg = _grabcut_with_points(image, box, fg_points, bg_points)
+    else:
+        fg = grabcut_mask(image, box)
+    if fg is None or not matte:
+        return fg
+    band = edge_band(image.shape[:2])
+    alpha = estimate_alpha(image, trimap_from_mask(fg, band, fg_points, bg_points, point_radius=_point_radius(image)))
+    x0, y0, x1, y1 = box
+    hard = np.zeros_like(fg)
+    hard[y0:y1, x0:x1] = alpha[y0:y1, x0:x1] >= 0.5
+    if hard.sum() < MIN_GRABCUT_FILL * (x1 - x0) * (y1 - y0):
+        return fg  # the matte lost the object: keep GrabCut's cut
+    return hard
+
+
+def _point_radius(image: np.ndarray) -> int:
+    return max(2, int(round(max(image.shape[:2]) / 200)))
+
+
+def _grabcut_with_points(
+    image: np.ndarray,
+    box: tuple[int, int, int, int],
+    fg_points: Sequence[tuple[int, int]],
+    bg_points: Sequence[tuple[int, int]],
+    iterations: int = GRABCUT_ITERATIONS,
+) -> np.ndarray | None:
+    """GrabCut from the box with small disks at the points pinned to object or background."""
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = box
+    if x1 - x0 < 3 or y1 - y0 < 3:
+        return None
+    mask = np.full((h, w), cv2.GC_BGD, np.uint8)
+    mask[y0:y1, x0:x1] = cv2.GC_PR_FGD
+    r = _point_radius(image)
+    # Each point claims the patch of like colour around it (a flood fill within the box,
+    # at most half the box) as probably its side, and a small disk as surely its side.
+    for likely, sure, pts in ((cv2.GC_PR_FGD, cv2.GC_FGD, fg_points), (cv2.GC_PR_BGD, cv2.GC_BGD, bg_points)):
+        for x, y in pts:
+            mask[_like_colour(image, box, (int(x), int(y)))] = likely
+    for value, pts in ((cv2.GC_FGD, fg_points), (cv2.GC_BGD, bg_points)):
+        for x, y in pts:
+            cv2.circle(mask, (int(x), int(y)), r, int(value), -1)
+    if not ((mask == cv2.GC_BGD).any() and ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).any()):
+        return None
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.grabCut(np.ascontiguousarray(image[..., ::-1]), mask, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error as exc:
+        logger.info("GrabCut failed on box %s: %s", box, exc)
+        return None
+    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    inside = np.zeros_like(fg)
+    inside[y0:y1, x0:x1] = True
+    fg &= inside
+    if fg.sum() < MIN_GRABCUT_FILL * (x1 - x0) * (y1 - y0):
+        return None
+    return fg
+
+
+#: Colour distance (per channel, 0..255) within which a point's flood fill spreads.
+POINT_COLOUR_TOLERANCE = 24
+
+
+def _like_colour(image: np.ndarray, box: tuple[int, int, int, int], xy: tuple[int, int]) -> np.ndarray:
+    """(H, W) bool: the pixels of ``box`` connected to ``xy`` through colours within
+    `POINT_COLOUR_TOLERANCE` of the colour there (smoothed); empty if that is over half the
+    box (the click did not pick out a part)."""
+    x0, y0, x1, y1 = box
+    crop = cv2.GaussianBlur(np.ascontiguousarray(image[y0:y1, x0:x1]), (5, 5), 0)
+    fill = np.zeros((y1 - y0 + 2, x1 - x0 + 2), np.uint8)
+    tol = (POINT_COLOUR_TOLERANCE,) * 3
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    cv2.floodFill(crop, fill, (xy[0] - x0, xy[1] - y0), (0, 0, 0), tol, tol, flags)
+    region = np.zeros(image.shape[:2], bool)
+    part = fill[1:-1, 1:-1] > 0
+    if part.sum() <= 0.5 * part.size:
+        region[y0:y1, x0:x1] = part
+    return region
+
+
+def masks_from_boxes(
+    image: np.ndarray, boxes: Sequence[BoxHint], method: str = "grabcut", points: Sequence[PointHint] = ()
+) -> np.ndarray:
     """(H, W) uint8 ids: box k (0-based) becomes object k + 1.
 
-    ``method``: "grabcut" (refine each box; the box itself where GrabCut collapses) or
-    "box" (the rectangles as they are).
+    ``method``: "grabcut" (refine each box by GrabCut and alpha matting, `refine_box`,
+    steered by ``points``; the box itself where GrabCut collapses) or "box" (the
+    rectangles as they are).
     """
     _check_image(image)
     size = image.shape[:2]
     _check_boxes(boxes, size)
     if method not in ("grabcut", "box"):
         raise InputError(f"box refinement must be 'grabcut' or 'box', got {method!r}")
+    if points and method != "grabcut":
+        raise InputError("--point steers GrabCut; use --segment grabcut, or drop --point")
+    per_box = points_by_box(boxes, points)
     masks = []
-    for b in boxes:
+    for b, (pos, neg) in zip(boxes, per_box):
         x0, y0, x1, y1 = b.box
         rect = np.zeros(size, bool)
         rect[y0:y1, x0:x1] = True
-        fg = grabcut_mask(image, b.box) if method == "grabcut" else None
+        fg = refine_box(image, b.box, pos, neg) if method == "grabcut" else None
         if method == "grabcut" and fg is None:
             logger.warning("plan: GrabCut found no object in box %r; using the box itself", b.name)
         masks.append(rect if fg is None else fg)
