@@ -125,6 +125,11 @@ def _add_scene_arguments(p: argparse.ArgumentParser, drags: bool = True) -> None
         help="with --box: a pixel of object NAME (NAME=x,y) or a pixel in its box that is not the object "
         "(NAME=-x,y), pinned for GrabCut (repeatable)",
     )  # fmt: skip
+    p.add_argument(
+        "--layer-order", choices=["list", "size"], default="list",
+        help="depth of --box objects: list (default: back to front as given) or size (smaller boxes in "
+        "front); the front object keeps the pixels where masks overlap",
+    )  # fmt: skip
     marks.add_argument(
         "--plan", dest="plan_file", type=Path, metavar="PLAN.json",
         help="use a saved (possibly edited) plan instead of --prompt/--object/--masks/--box: "
@@ -424,7 +429,7 @@ def _scene(args: argparse.Namespace, device: str):
         image, args.prompt, masks=args.masks, boxes=[parse_box_arg(b) for b in args.box],
         objects=[parse_object_arg(o) for o in args.object], planner=planner, segment=args.segment,
         sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config, device=device, source_size=original,
-        points=[parse_point_arg(p) for p in args.point],
+        points=[parse_point_arg(p) for p in args.point], layer_order=args.layer_order,
     )  # fmt: skip
 
 

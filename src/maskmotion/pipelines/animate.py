@@ -352,6 +352,7 @@ class AnimatePipeline:
         plan: ScenePlan | None = None,
         source_size: tuple[int, int] | None = None,
         points: Sequence[PointHint] = (),
+        layer_order: str = "list",
     ) -> Scene:
         """The plan of ``image`` (an array or an image file): first-frame masks from
         ``masks`` (an id map or a mask PNG) or ``boxes`` (refined by ``segment``), object
@@ -364,7 +365,9 @@ class AnimatePipeline:
         original's pixels and are scaled to the working image here.
 
         ``points``: pixels on (or, negative, off) the object in a box of that name, in the
-        original's pixels (`PointHint`, ``--point``); they steer the box's GrabCut."""
+        original's pixels (`PointHint`, ``--point``); they steer the box's GrabCut.
+        ``layer_order``: "list" (boxes back to front as given) or "size" (smaller boxes in
+        front); the front object keeps the pixels where masks overlap."""
         if not isinstance(image, np.ndarray):
             image = load_image(image)
         _check_image(image)
@@ -385,7 +388,8 @@ class AnimatePipeline:
             fy, fx = image.shape[0] / source_size[0], image.shape[1] / source_size[1]
             points = [p.scaled(fx, fy) for p in points]
         ids, requests = first_frame_objects(
-            image, masks, list(boxes), list(objects), segment, sam2_checkpoint, sam2_config, device, points=list(points)
+            image, masks, list(boxes), list(objects), segment, sam2_checkpoint, sam2_config, device, points=list(points),
+            layer_order=layer_order,
         )
         planner = make_planner(planner) if isinstance(planner, str) else planner
         made = plan_scene(prompt, ids, requests, planner)

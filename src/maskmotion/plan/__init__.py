@@ -29,6 +29,7 @@ from .images import (
 from .llm import ENV_API_KEY, ENV_BASE_URL, ENV_MODEL, LLMConfig, LLMPlanner
 from .masks import (
     BoxHint,
+    LAYER_ORDERS,
     ObjectHint,
     PointHint,
     grabcut_mask,
@@ -37,6 +38,7 @@ from .masks import (
     masks_from_sam2,
     objects_for_boxes,
     objects_for_mask,
+    order_boxes,
     parse_box_arg,
     parse_object_arg,
     parse_point_arg,
@@ -81,13 +83,16 @@ def first_frame_objects(
     sam2_config: str | None = None,
     device: str = "cpu",
     points: Sequence[PointHint] = (),
+    layer_order: str = "list",
 ) -> tuple[np.ndarray, list[ObjectRequest]]:
     """First-frame ids (H, W) uint8 and the named objects, from a mask PNG (or an id
     array) or boxes.
 
     With a mask, the k-th ``--object`` names the k-th id; with boxes, objects are the
     boxes in order and ``--object`` adds local prompts by name. ``points`` (on or off an
-    object, `PointHint`) steer the GrabCut of their box.
+    object, `PointHint`) steer the GrabCut of their box. ``layer_order``: "list" (boxes
+    back to front as given) or "size" (largest first: smaller boxes in front); ids follow
+    that order and the front object keeps the pixels where masks overlap.
     """
     if mask_path is not None and boxes:
         raise InputError("give either a mask PNG or boxes, not both")
@@ -110,6 +115,7 @@ def first_frame_objects(
         raise InputError(
             "no objects marked: give a mask PNG (--mask ids.png) or boxes (--box NAME=x0,y0,x1,y1)"
         )
+    boxes = order_boxes(boxes, layer_order)
     objects = objects_for_boxes(boxes, hints)
     if segment == "sam2":
         if points:
@@ -150,6 +156,7 @@ __all__ = [
     "ENV_BASE_URL",
     "ENV_MODEL",
     "FORMAT_VERSION",
+    "LAYER_ORDERS",
     "LLMConfig",
     "LLMPlanner",
     "ObjectHint",
@@ -172,6 +179,7 @@ __all__ = [
     "masks_from_sam2",
     "objects_for_boxes",
     "objects_for_mask",
+    "order_boxes",
     "parse_box_arg",
     "parse_object_arg",
     "parse_point_arg",

@@ -9,7 +9,9 @@ Sources:
 
 A box's id is its place in the list (first box = id 1), and later boxes are drawn over
 earlier ones where they overlap: list objects back to front, as in the sprites world,
-where a higher id is nearer the camera.
+where a higher id is nearer the camera. With ``layer_order="size"`` (``--layer-order
+size``) the boxes are first sorted by area, largest first, so a smaller box (one nested in
+another, say) is nearer and keeps its pixels wherever masks overlap.
 """
 
 from __future__ import annotations
@@ -219,6 +221,19 @@ def _check_boxes(boxes: Sequence[BoxHint], size: tuple[int, int]) -> None:
             )
 
 
+LAYER_ORDERS = ("list", "size")
+
+
+def order_boxes(boxes: Sequence[BoxHint], order: str = "list") -> list[BoxHint]:
+    """Boxes back to front: as listed ("list"), or largest area first ("size": a smaller
+    box, e.g. one nested in another, is in front; equal areas keep their list order)."""
+    if order == "list":
+        return list(boxes)
+    if order == "size":
+        return sorted(boxes, key=lambda b: -(b.box[2] - b.box[0]) * (b.box[3] - b.box[1]))
+    raise InputError(f"unknown layer order {order!r}; choose one of {LAYER_ORDERS}")
+
+
 def _paint(size: tuple[int, int], boxes: Sequence[BoxHint], masks: Sequence[np.ndarray]) -> np.ndarray:
     """Later masks over earlier ones; every object must keep some pixels."""
     ids = np.zeros(size, dtype=np.uint8)
@@ -228,7 +243,7 @@ def _paint(size: tuple[int, int], boxes: Sequence[BoxHint], masks: Sequence[np.n
         if not (ids == k + 1).any():
             raise InputError(
                 f"box {b.name!r} (object {k + 1}) is hidden entirely by later boxes; "
-                "list objects back to front (the front-most last)"
+                "list objects back to front (the front-most last), or use --layer-order size"
             )
     return ids
 
