@@ -245,7 +245,8 @@ def test_first_frame_objects(tmp_path):
 
 
 def test_grabcut_on_a_sprites_scene_then_plan():
-    scene = generate_scene(1, SpritesConfig())
+    # Classic wording: the local prompts are then exactly what the planner writes.
+    scene = generate_scene(1, SpritesConfig(wording="classic"))
     boxes = []
     for o in scene.objects:
         ys, xs = np.nonzero(scene.first_ids == o.id)

@@ -43,7 +43,8 @@ def make_object(
 
 
 def make_scene(*objects: ObjectSpec, config: SpritesConfig | None = None, background: BackgroundSpec = FLAT_BG) -> Scene:
-    return build_scene(background, list(objects), config or SpritesConfig())
+    # Classic wording: tests read the motion words against its small vocabulary.
+    return build_scene(background, list(objects), config or SpritesConfig(wording="classic"))
 
 
 def mask_centroids(ids: np.ndarray, object_id: int) -> np.ndarray:

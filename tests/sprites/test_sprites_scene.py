@@ -114,8 +114,9 @@ def test_objects_clipped_at_the_border() -> None:
     assert scene.trajectory.num_frames == scene.config.num_frames  # still a valid trajectory
 
 
-def test_text_names_every_object(scenes) -> None:
-    for s in scenes:
+def test_text_names_every_object() -> None:
+    """The classic wording (the wide one is tested in test_sprites_text.py)."""
+    for s in (generate_scene(seed, SpritesConfig(wording="classic")) for seed in SEEDS):
         names = s.names
         assert len(set(names)) == len(names)  # unique colour+shape names
         for o, local in zip(s.objects, s.local_prompts):

@@ -46,6 +46,22 @@ STILL = "stays still"  # the motion of an object the prompt gives none (sprites'
 _SCENE_PREPOSITIONS = frozenset("on in against over under across inside near behind with".split())
 _SCENE_NOUNS = frozenset("background backdrop backgrounds scene setting".split())
 _SKIP_IN_LOCAL = frozenset({"both", "all", "each", "also", "then"})
+# Openings that frame a clause without being part of it ("In this video the dog jumps").
+_LEAD_PHRASES: tuple[tuple[str, ...], ...] = tuple(
+    tuple(p.split())
+    for p in (
+        "in this video", "in the video", "in this clip", "in the clip", "in this footage", "in the footage",
+        "in this scene", "in the scene", "we see that", "we see", "you can see", "you see", "watch as", "look",
+        "here", "at the same time",
+    )
+)
+# A subject that names no object by itself: "it" or a placeholder noun. It stands for
+# the only object, or ("it") for the subject of the clause before.
+_PRONOUNS = frozenset({"it"})
+_PLACEHOLDERS = frozenset({"object", "thing", "shape", "item"})
+# Words that start a clause after them only when a verb follows the subject: "the dog
+# jumps after the cat lands", but "the cat runs after the dog, and ...".
+_PREPOSITION_CONNECTORS = frozenset({"after", "before", "until"})
 
 
 @dataclass
@@ -93,11 +109,70 @@ def parse_prompt(text: str, keys: Sequence[ObjectKey]) -> ParsedPrompt:
     sents = sentences(tokenize(text))
     clauses: list[Clause] = []
     mentions: list[list[Mention]] = []
+    last: tuple[int, ...] = ()  # the subject of the clause before, for "it"
     for words in sents:
         ms = find_mentions(words, keys)
+        found = _parse_sentence(words, ms)
+        extra = _pronoun_mentions(words, ms, found, keys, last)
+        if extra:
+            ms = sorted(ms + extra, key=lambda m: m.start)
+            found = _parse_sentence(words, ms)
         mentions.append(ms)
-        clauses.extend(_parse_sentence(words, ms))
+        clauses.extend(found)
+        for c in found:
+            if c.subjects:
+                last = c.subjects
     return ParsedPrompt(sents, clauses, mentions)
+
+
+def _pronoun_mentions(
+    words: list[str], mentions: list[Mention], clauses: list[Clause], keys: Sequence[ObjectKey],
+    last: tuple[int, ...],
+) -> list[Mention]:
+    """Mentions for subjects that name no object: "it" and "the object/thing/shape/item"
+    stand for the only object of the scene; "it" with several objects for the single
+    object that was the subject of the clause before. Only at a clause start."""
+    low = [w.lower() for w in words]
+    taken = {k for m in mentions for k in range(m.start, m.end)}
+    out: list[Mention] = []
+    for j, w in enumerate(low):
+        placeholder = w in ("the", "this") and j + 1 < len(low) and low[j + 1] in _PLACEHOLDERS
+        if not (w in _PRONOUNS or placeholder) or j in taken:
+            continue
+        if not _at_clause_start(low, j):
+            continue
+        if len(keys) == 1:
+            target: tuple[int, ...] = (keys[0].id,)
+        elif w in _PRONOUNS:
+            before = [c.subjects for c in clauses if c.start < j and c.subjects]
+            target = before[-1] if before else last
+            if len(target) != 1:
+                continue
+        else:
+            continue
+        end = j + (2 if placeholder else 1)
+        out.append(Mention(start=j, head=end - 1, end=end, objects=target, plural=False,
+                           determiner=w if placeholder else None))
+    return out
+
+
+def _at_clause_start(low: list[str], j: int) -> bool:
+    """Whether token ``j`` may open a clause: the sentence start, after a connector or
+    after opening words."""
+    k = j
+    while True:
+        if k == 0:
+            return True
+        prev = low[k - 1]
+        if prev in CONNECTORS and prev not in _PREPOSITION_CONNECTORS:
+            return True
+        if prev in LEAD_WORDS or is_adverb(prev):
+            k -= 1
+            continue
+        phrase = next((p for p in _LEAD_PHRASES if tuple(low[max(0, k - len(p)) : k]) == p), None)
+        if phrase is None:
+            return False
+        k -= len(phrase)
 
 
 def _parse_sentence(words: list[str], mentions: list[Mention]) -> list[Clause]:
@@ -112,6 +187,12 @@ def _parse_sentence(words: list[str], mentions: list[Mention]) -> list[Clause]:
         if p < skip_until:
             continue
         parsed = _subject_clause(low, p, by_start)
+        if parsed is not None and p > 0 and low[p - 1] in _PREPOSITION_CONNECTORS:
+            # "runs after the dog, and a cat ...": a clause only if a verb follows one subject.
+            _, group, _, pred = parsed
+            verb = pred + 1 if is_adverb(low[pred]) and pred + 1 < len(low) else pred
+            if len(group) != 1 or not looks_like_verb(low[verb]):
+                continue
         if parsed is None:
             parsed = _foreign_clause(low, p, heads)
         if parsed is None:
@@ -148,10 +229,20 @@ def _parse_sentence(words: list[str], mentions: list[Mention]) -> list[Clause]:
 
 
 def _skip_lead(low: list[str], p: int, by_start: dict[int, Mention]) -> tuple[int, list[str]]:
+    """Skip opening words ("then", "suddenly", "in this video", "slowly,") before a
+    subject; adverbs among them are kept as ``lead``."""
     q, lead = p, []
-    while q < len(low) and q not in by_start and (low[q] in LEAD_WORDS or is_adverb(low[q])):
-        lead.append(low[q])
-        q += 1
+    while q < len(low) and q not in by_start:
+        phrase = next((ph for ph in _LEAD_PHRASES if tuple(low[q : q + len(ph)]) == ph), None)
+        if phrase is not None:
+            q += len(phrase)
+        elif low[q] in LEAD_WORDS or is_adverb(low[q]):
+            lead.append(low[q])
+            q += 1
+        elif low[q] == "," and (lead or q > p):
+            q += 1  # "Slowly, the dog ...", "In the video, the dog ..."
+        else:
+            break
     return q, lead
 
 
@@ -295,7 +386,7 @@ def _appearance(obj: ObjectKey, parsed: ParsedPrompt) -> str:
     name_words = {w.lower() for w in obj.name.split()}
     for words, ms in zip(parsed.sentences, parsed.mentions):
         for m in ms:
-            if m.objects != (obj.id,) or m.plural:
+            if m.objects != (obj.id,) or m.plural or words[m.head].lower() in _PRONOUNS | _PLACEHOLDERS:
                 continue
             start = m.start + (1 if m.determiner else 0)
             # Lower-case the name's own words ("Dog" at a sentence start), keep the rest.

@@ -151,6 +151,9 @@ class SceneOptions:
     Unset: ``<out_dir>/cache``; a relative path is taken from the run's ``out_dir``
     (``"../cache"``: one cache for the runs beside it); empty = memory only."""
     seed: int = 0
+    wording: str = "seen"
+    """How the sprites prompts are worded (`SpritesConfig.wording`): "seen" (the wide
+    language), "classic" (the v1-v3 language); "heldout" is for evaluation only."""
 
 
 class _SceneTask:
@@ -159,7 +162,7 @@ class _SceneTask:
     def __init__(self, opts: SceneOptions, name: str):
         self.opts = opts
         self.name = name
-        self.sprites = SpritesConfig(height=opts.size, width=opts.size, num_frames=opts.frames)
+        self.sprites = SpritesConfig(height=opts.size, width=opts.size, num_frames=opts.frames, wording=opts.wording)
         self.seeds = seeds_for("train", opts.train_scenes)
         self.eval_seeds = seeds_for("val", opts.eval_scenes)
         self._text: TextEncoder | None = None

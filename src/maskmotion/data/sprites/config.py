@@ -14,6 +14,7 @@ from typing import Any
 
 from ...trajectory import MAX_OBJECTS
 from .motions import MOTION_KINDS, SPEEDS
+from .text import WORDINGS
 from .world import BACKGROUNDS, COLOURS, SHAPES, TEXTURES
 
 SIZES: dict[str, float] = {
@@ -47,6 +48,9 @@ class SpritesConfig:
     # The least fraction of each object that must show in the first frame (the rest
     # hidden by occluders); a layout below it is redrawn, so s0 always shows everyone.
     min_first_visibility: float = 0.5
+    # How prompts are worded (data/sprites/text.py): "seen" is the wide everyday language
+    # used for training, "heldout" its evaluation-only words, "classic" the v1-v3 language.
+    wording: str = "seen"
 
     def __post_init__(self) -> None:
         if self.height < 16 or self.width < 16:
@@ -75,6 +79,8 @@ class SpritesConfig:
             raise ValueError(f"max_objects={self.max_objects} exceeds the trajectory palette's {MAX_OBJECTS}")
         if self.max_objects > len(self.shapes) * len(self.colours):
             raise ValueError("max_objects exceeds the number of distinct colour+shape names")
+        if self.wording not in WORDINGS:
+            raise ValueError(f"unknown wording {self.wording!r}; choose from {list(WORDINGS)}")
         if not 0.0 <= self.flat_probability <= 1.0:
             raise ValueError(f"flat_probability must be in [0, 1], got {self.flat_probability}")
 
@@ -99,6 +105,8 @@ class SpritesConfig:
             raise ValueError(f"unknown SpritesConfig fields {sorted(unknown)}")
         tuple_fields = {f.name for f in dataclasses.fields(cls) if str(f.type).startswith("tuple")}
         kwargs = {k: tuple(v) if k in tuple_fields else v for k, v in data.items()}
+        # Configs saved before wordings existed described scenes in the classic language.
+        kwargs.setdefault("wording", "classic")
         return cls(**kwargs)
 
     def fingerprint(self) -> str:

@@ -31,7 +31,7 @@ from .motions import (
 )
 from .render import render_frames
 from .splits import split_of
-from .text import describe, object_words, texture_word
+from .text import ObjectFacts, reached_edge, scene_text
 from .world import (
     COLOURS,
     SHAPE_GEOMETRY,
@@ -358,12 +358,11 @@ def build_scene(
     video, ids = render_frames(bg, sprites, config.num_frames)
 
     rng = np.random.default_rng(text_rng) if isinstance(text_rng, int) else text_rng
-    words = []
-    for s in specs:
-        target_name = by_id[s.motion.target].name if s.motion.target is not None else None
-        adjective = texture_word(s.texture.kind, rng)
-        words.append(object_words(s.colour, s.shape, adjective, s.size, s.motion, rng, target_name))
-    global_prompt, motion_prompt, local = describe(words, background.describe(), rng)
+    facts = [
+        ObjectFacts(s.colour, s.shape, s.texture.kind, s.size, s.motion, _edge_reached(s, tracks[s.id], config))
+        for s in specs
+    ]
+    words, global_prompt, motion_prompt, local = scene_text(facts, background.describe(), rng, config.wording)
     objects = [
         SceneObject(spec=s, track=tracks[s.id], name=w.name, appearance=w.appearance, motion_words=w.motion, local_prompt=lp)
         for s, w, lp in zip(specs, words, local)
@@ -378,6 +377,14 @@ def build_scene(
         global_prompt=global_prompt,
         motion_prompt=motion_prompt,
     )
+
+
+def _edge_reached(spec: ObjectSpec, track: Track, config: SpritesConfig) -> str | None:
+    """The frame edge a straight move ends at (within 2 px at 64x64), for the words."""
+    geo, r = SHAPE_GEOMETRY[spec.shape], spec.radius
+    extent = {"left": r * geo.half_width, "right": r * geo.half_width, "top": r * geo.top, "bottom": r * geo.bottom}
+    end = (float(track.center[-1, 0]), float(track.center[-1, 1]))
+    return reached_edge(spec.motion.kind, end, extent, config.width, config.height, 2.0 * config.unit)
 
 
 def generate_scene(seed: int, config: SpritesConfig | None = None) -> Scene:
