@@ -5,7 +5,8 @@ budget, resumably: a finished variant is skipped, a half-trained one resumes.
     python benchmarks/train_ablation.py --export   # model folders for `maskmotion bench`
 
 Runs land in runs/ablation/<variant>; `--export` writes float16 model folders to
-src/maskmotion/weights/ablation/<variant> (what `maskmotion bench` loads by name).
+weights/ablation/<variant> at the repository root (what `maskmotion bench` loads by name
+from a checkout; not part of the installed package).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def main() -> int:
     parser.add_argument("--config", type=Path, default=Path("configs") / "ablation.toml")
     parser.add_argument("--runs", type=Path, default=Path("runs") / "ablation")
     parser.add_argument("--export", action="store_true", help="export finished runs instead of training")
-    parser.add_argument("--weights", type=Path, default=Path("src") / "maskmotion" / "weights" / "ablation")
+    parser.add_argument("--weights", type=Path, default=Path("weights") / "ablation")
     args = parser.parse_args()
     for variant in [v.strip() for v in args.variants.split(",") if v.strip()]:
         run = args.runs / variant

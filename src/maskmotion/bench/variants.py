@@ -1,7 +1,10 @@
 """What a benchmark variant name means: which stage-2 weights render it, or which
 model-free renderer.
 
-- a name bundled under ``weights/ablation/`` (or under ``--weights DIR``): that model;
+- a name under the ablation folder (`ablation_dir`: ``--weights DIR``, else
+  ``$MASKMOTION_ABLATION_WEIGHTS``, else ``weights/ablation/`` of a source checkout):
+  that model. The ablation weights (21 MB) live in the repository, not in the installed
+  package, which ships only the default model;
 - ``default``: the bundled default's stage 2 (another size and budget than the ablation);
 - ``warp``: the model-free warp preview (no stage 2), a reference row;
 - ``reference``: the suite's own reference video, scored like the others (the ceiling of
@@ -16,9 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
-from ..weights import WEIGHTS_DIR, resolve_model_folder
+from ..weights import resolve_model_folder
 
-ABLATION_DIR = WEIGHTS_DIR / "ablation"
+#: The ablation's stage-2 model folders in a source checkout (``weights/ablation/`` at the
+#: repository root); not part of the installed package.
+ABLATION_DIR = Path(__file__).resolve().parents[3] / "weights" / "ablation"
+#: Where the ablation folders are when not running from a checkout.
+ENV_ABLATION = "MASKMOTION_ABLATION_WEIGHTS"
 #: The ablation of the paper's table, in the order it reads.
 ABLATION_VARIANTS = ("ttm-paper", "no-masked", "cross-only", "self-only", "ti2v", "flow", "ttm-pixel", "ttm")
 MODEL_FREE = ("warp", "reference")
@@ -33,6 +40,15 @@ class Variant:
     renderer: str = "model"
 
 
+def ablation_dir(weights: str | os.PathLike | None = None) -> Path:
+    """The folder of ablation variants: ``weights`` if given, else
+    ``$MASKMOTION_ABLATION_WEIGHTS``, else the checkout's ``weights/ablation/``."""
+    if weights is not None:
+        return Path(weights)
+    env = os.environ.get(ENV_ABLATION, "").strip()
+    return Path(env) if env else ABLATION_DIR
+
+
 def resolve_variant(name: str, weights: str | os.PathLike | None = None) -> Variant:
     """The `Variant` for a name on the command line; errors list what exists."""
     name = name.strip()
@@ -42,7 +58,7 @@ def resolve_variant(name: str, weights: str | os.PathLike | None = None) -> Vari
         return Variant(name, None, renderer=name)
     if name == "default":
         return Variant(name, resolve_model_folder("default", "video"))
-    root = Path(weights) if weights is not None else ABLATION_DIR
+    root = ablation_dir(weights)
     if (root / name / "config.json").is_file():
         return Variant(name, root / name)
     path = Path(name)
@@ -51,7 +67,11 @@ def resolve_variant(name: str, weights: str | os.PathLike | None = None) -> Vari
             raise InputError(f"variant {name}: {path} is not a model folder (no config.json)")
         return Variant(path.name, path)
     have = sorted(p.name for p in root.iterdir() if (p / "config.json").is_file()) if root.is_dir() else []
+    where = "" if root.is_dir() else (
+        f" ({root} does not exist: the ablation weights are not installed with the package; run from a source "
+        f"checkout, or give their folder with --weights DIR or ${ENV_ABLATION})"
+    )
     raise InputError(
-        f"no weights for variant {name!r} in {root} (there: {', '.join(have) or 'none'}; also: default, warp); "
+        f"no weights for variant {name!r} in {root}{where} (there: {', '.join(have) or 'none'}; also: default, warp); "
         "train it (python benchmarks/train_ablation.py) or give a model folder path"
     )
