@@ -145,8 +145,10 @@ def _fit(image: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, fl
     return ci, cids, fmap.src_width / fmap.scaled_width
 
 
-def sprites_rows(pipe: MotionPipeline, n_scenes: int, seeds: int, steps, guidance) -> tuple[Rows, Rows]:
-    config = SpritesConfig()
+def sprites_rows(
+    pipe: MotionPipeline, n_scenes: int, seeds: int, steps, guidance, wording: str = "classic"
+) -> tuple[Rows, Rows]:
+    config = SpritesConfig(wording=wording)
     model, truth = Rows(), Rows()
     found = 0
     for scene_seed in seeds_for("test", 4000):
@@ -239,6 +241,9 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
     p.add_argument("--text-guidance", type=float, default=None)
     p.add_argument("--visual-guidance", type=float, default=None)
+    p.add_argument("--wording", default="classic", choices=["classic", "seen", "heldout"],
+                   help="how the sprites scenes' prompts are worded (data/sprites/text.py; classic: the v1-v3 language, "
+                        "the default so figures compare with earlier runs)")
     p.add_argument("--no-photos", action="store_true")
     p.add_argument("--no-sprites", action="store_true")
     p.add_argument("--threads", type=int, default=1)
@@ -250,7 +255,7 @@ def main(argv: list[str] | None = None) -> dict:
     started = time.time()
     results: dict = {}
     if not args.no_sprites:
-        model, truth = sprites_rows(pipe, args.scenes, args.seeds, args.steps, guidance)
+        model, truth = sprites_rows(pipe, args.scenes, args.seeds, args.steps, guidance, args.wording)
         results["sprites: ground truth"] = truth.summary()
         results["sprites: stage 1"] = model.summary()
     if not args.no_photos:

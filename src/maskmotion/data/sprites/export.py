@@ -35,6 +35,7 @@ from ...video import read_video, write_png, write_video
 from .config import SpritesConfig
 from .scene import Scene, generate_scene
 from .splits import check_seed
+from .text import WORDINGS
 
 logger = logging.getLogger(__name__)
 
@@ -188,11 +189,18 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--motions", nargs="+", default=None, metavar="KIND", help="restrict to these motion kinds (see docs/sprites.md)"
     )
+    parser.add_argument(
+        "--wording", default="seen", choices=list(WORDINGS),
+        help="how prompts are worded: seen (the wide training language, default), heldout (evaluation-only words), "
+             "classic (the v1-v3 language)",
+    )
 
 
 def config_from_args(args: argparse.Namespace, **overrides: Any) -> SpritesConfig:
     """A `SpritesConfig` from what `add_cli_arguments` added, plus keyword overrides."""
     fields: dict[str, Any] = {"min_objects": args.min_objects, "max_objects": args.max_objects}
+    if getattr(args, "wording", None):
+        fields["wording"] = args.wording
     if args.motions:
         fields["motions"] = tuple(args.motions)
     fields.update(overrides)
