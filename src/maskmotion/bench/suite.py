@@ -30,7 +30,7 @@ from ..data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_par
 from ..data.sprites.splits import seeds_for
 from ..errors import InputError
 from ..eval.adherence import MotionCurves, curves_from_track
-from ..files import atomic_path
+from ..files import atomic_path, parse_json
 from ..plan import ObjectRequest, PlannedObject, ScenePlan, load_image, mask_from_png, plan_scene
 from ..trajectory import MaskTrajectory, save_id_png
 from ..trajectory.core import default_objects
@@ -124,10 +124,7 @@ def load_manifest(path: str | Path) -> list[BenchCase]:
         if not line.strip():
             continue
         where = f"{path}:{lineno}"
-        try:
-            entry = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{where}: not valid JSON ({exc.msg})") from None
+        entry = parse_json(line, where, InputError)
         if not isinstance(entry, dict):
             raise InputError(f"{where}: each line must be a JSON object")
         missing = [k for k in ("id", "image", "prompt", "masks") if not entry.get(k)]

@@ -14,13 +14,88 @@ from torch import nn
 C = TypeVar("C")
 
 
+#: Ranges of the size fields a saved config may hold, checked before any layer is built
+#: (a config.json asking for a width of a million must not allocate terabytes).
+CONFIG_RANGES: dict[str, tuple[float, float]] = {
+    "frames": (1, 1024),
+    "height": (1, 4096),
+    "width": (1, 4096),
+    "dim": (1, 8192),
+    "depth": (1, 256),
+    "num_heads": (1, 256),
+    "mlp_ratio": (0.25, 64),
+    "text_dim": (1, 8192),
+    "head_channels": (1, 4096),
+    "masked_blocks": (0, 256),
+    "motion_channels": (1, 64),
+    "feature_dim": (1, 65536),
+    "out_channels": (1, 64),
+    "cond_channels": (1, 192),
+}
+#: Most parameters a config's transformer may have (about 12 x dim^2 per block).
+MAX_CONFIG_PARAMS = 2_000_000_000
+_MAX_LIST = 64
+
+
 def config_from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Build a config dataclass from saved JSON, naming unknown fields instead of a TypeError."""
-    known = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - known)
+    """Build a config dataclass from saved JSON, naming unknown fields instead of a TypeError.
+
+    Each field must have its default's JSON type (an integer where the default is one, a
+    list of numbers where it is a list...) and lie in `CONFIG_RANGES`; a ValueError
+    names the first that does not, before the dataclass or any model is built.
+    """
+    if not isinstance(data, dict):
+        raise ValueError(f"the {cls.__name__} must be a JSON object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
     if unknown:
-        raise ValueError(f"unknown {cls.__name__} field(s) {unknown}")
+        raise ValueError(f"unknown {cls.__name__} field(s) {[str(u)[:40] for u in unknown[:8]]}")
+    for name, value in data.items():
+        _check_config_value(name, value, _default_of(fields[name]))
+    dim, depth = data.get("dim"), data.get("depth")
+    if isinstance(dim, int) and isinstance(depth, int) and 12 * dim * dim * depth > MAX_CONFIG_PARAMS:
+        raise ValueError(f"dim {dim} x depth {depth} is about {12 * dim * dim * depth:,} parameters, "
+                         f"more than {MAX_CONFIG_PARAMS:,}")
     return cls(**data)
+
+
+def _default_of(field: dataclasses.Field) -> Any:
+    if field.default is not dataclasses.MISSING:
+        return field.default
+    if field.default_factory is not dataclasses.MISSING:
+        return field.default_factory()
+    return None
+
+
+def _check_config_value(name: str, value: Any, default: Any) -> None:
+    def bad(kind: str) -> ValueError:
+        return ValueError(f"field {name!r} must be {kind}, got {str(value)[:60]!r}")
+
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise bad("true or false")
+    elif isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise bad("an integer")
+    elif isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise bad("a number")
+    elif isinstance(default, str):
+        if not isinstance(value, str) or len(value) > 200:
+            raise bad("a short string")
+    elif isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)) or len(value) > _MAX_LIST:
+            raise bad(f"a list of at most {_MAX_LIST} items")
+        for item in value:
+            kinds = (str,) if default and isinstance(default[0], str) else (int, float)
+            if isinstance(item, bool) or not isinstance(item, kinds):
+                raise bad("a list of " + ("strings" if kinds == (str,) else "numbers"))
+            if not isinstance(item, str) and not (math.isfinite(item) and 0 < abs(item) <= 65536):
+                raise bad("a list of positive sizes")
+    if name in CONFIG_RANGES and isinstance(value, (int, float)) and not isinstance(value, bool):
+        low, high = CONFIG_RANGES[name]
+        if not low <= value <= high:
+            raise ValueError(f"field {name!r} is {value}, outside {low:g}..{high:g}")
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10_000.0) -> torch.Tensor:

@@ -16,7 +16,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from ..errors import InputError
-from ..files import atomic_path, write_text_atomic
+from ..files import atomic_path, read_json_file, write_text_atomic
 from .motion_dit import MotionDiT, MotionDiTConfig
 from .video_dit import VideoDiT, VideoDiTConfig
 
@@ -69,12 +69,14 @@ def read_model_config(folder: str | os.PathLike) -> dict:
     path = folder / CONFIG_NAME
     if not path.is_file():
         raise WeightsError(f"{folder} has no {CONFIG_NAME}; it is not a maskmotion model folder")
-    try:
-        meta = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise WeightsError(f"{path} is not valid JSON ({exc}); re-export the model") from None
-    if meta.get("model_type") not in MODEL_TYPES:
-        raise WeightsError(f"{path}: unknown model_type {meta.get('model_type')!r}; expected one of {sorted(MODEL_TYPES)}")
+    meta = read_json_file(path, WeightsError, "re-export the model", max_bytes=1 << 20)
+    if not isinstance(meta, dict):
+        raise WeightsError(f"{path} must hold a JSON object, got a {type(meta).__name__}; re-export the model")
+    model_type = meta.get("model_type")
+    if not isinstance(model_type, str) or model_type not in MODEL_TYPES:
+        raise WeightsError(f"{path}: unknown model_type {str(model_type)[:60]!r}; expected one of {sorted(MODEL_TYPES)}")
+    if not isinstance(meta.get("config"), dict):
+        raise WeightsError(f"{path}: 'config' must be a JSON object of the model's settings; re-export the model")
     return meta
 
 

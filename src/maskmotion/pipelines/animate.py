@@ -570,14 +570,16 @@ class AnimatePipeline:
         output_type: str = "np",
         max_size: int = DEFAULT_MAX_SIZE,
         fps: float = DEFAULT_FPS,
+        source_size: tuple[int, int] | None = None,
     ) -> AnimateResult:
         """Animate ``image`` as ``plan`` says: `motion` then `render`.
 
         ``generator``: one CPU generator for both stages, in order. Or ``seed``: each stage
         gets its own generator seeded with it, so `render` with the same seed repeats
         stage 2 exactly. Neither: seed 0. Every input is checked before any model runs.
+        ``source_size``: as in `plan` (drags are in the original's pixels).
         """
-        scene = Scene(image, plan)
+        scene = Scene(image, plan, source_size)
         # Check the render options before stage 1 spends any time.
         if output_type not in OUTPUT_TYPES:
             raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")

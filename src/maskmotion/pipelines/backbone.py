@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..files import atomic_dir
+from ..files import atomic_dir, read_json_file
 from ..trajectory import MaskTrajectory, TrajectoryObject
 from ..weights import STAGES
 from ..adapters.kinds import BACKBONES, BackboneKind, _strict, get_kind
@@ -111,10 +111,7 @@ def read_backbone_config(path: str | os.PathLike, backbone: str | None = None) -
     file = path / CONFIG_NAME
     if not file.is_file():
         raise InputError(f"{path} has no {CONFIG_NAME}: not a maskmotion backbone weights folder (see docs/backbones.md)")
-    try:
-        data = json.loads(file.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InputError(f"{file} is not valid JSON ({exc})") from None
+    data = read_json_file(file, InputError, "see docs/backbones.md", max_bytes=1 << 20)
     if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION:
         raise InputError(f"{file}: format_version {data.get('format_version') if isinstance(data, dict) else None}, "
                          f"this code reads {FORMAT_VERSION}")  # fmt: skip

@@ -8,7 +8,8 @@ are made to be seen on a white page, and black would merge with dark outlines.
 Limits (`ImageLimits`, one place for the command line and any other front end): an
 image's size is read from its header and checked before a single pixel is decoded: at
 most ``max_pixels`` pixels (default 120 MP), at least ``min_side`` pixels on each side
-(default 16). Pillow's own decompression-bomb guard is tied to the same limit.
+(default 16). Pillow's own decompression-bomb guard, with its fixed limit, gives way to
+this one when a file is opened.
 
 Working size: a run's output is small (long side ``--max-size``, default 512) and the
 plan's masks are made at most a few times larger (`working_size`: long side
@@ -126,11 +127,12 @@ def _open(path: Path, limits: ImageLimits) -> Iterator[tuple[Image.Image, bool]]
         raise InputError(f"image {path} is not a file")
     try:
         with _OPEN_LOCK, warnings.catch_warnings():
-            # The size is checked below, with our message; Pillow's warning would be noise
-            # and its error comes only above twice the limit.
+            # Opening reads only the header; the size is checked right below against our
+            # limit, with a message that names it and the option to raise it (Pillow's own
+            # guard would warn, or fail without the size, at its fixed limit).
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             saved = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = limits.max_pixels
+            Image.MAX_IMAGE_PIXELS = None
             try:
                 im = Image.open(path)
             finally:

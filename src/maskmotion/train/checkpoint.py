@@ -15,7 +15,9 @@ Layout under ``out_dir/checkpoints/``::
 A checkpoint is written into ``.tmp_step_000500/``, flushed to disk, then renamed: a
 ``step_*`` folder is therefore always complete, and ``latest`` (replaced atomically
 after the rename) never names a partial one. A crash mid-write leaves only a ``.tmp_*``
-folder, which the next save deletes.
+folder, which the next save deletes. A checkpoint damaged later (a disk error, a copy
+cut short) is skipped on resume for the newest one that reads (`find_resumable`), which
+is why ``keep_last`` keeps at least two.
 """
 
 from __future__ import annotations
@@ -27,14 +29,18 @@ import random
 import re
 import shutil
 import time
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from ..errors import InputError
+from ..files import parse_json
 from .config import TrainConfig
 from .ema import EMA
 
@@ -75,6 +81,54 @@ def find_latest(root: Path) -> Path | None:
         )
     found = list_checkpoints(root)
     return found[-1] if found else None
+
+
+def checkpoint_problem(path: Path) -> str | None:
+    """Why the checkpoint folder ``path`` cannot be resumed from (a missing or truncated
+    file, unreadable JSON, a broken safetensors header, a torch file whose zip is
+    damaged), or None when every file reads. No tensor is loaded: the zip checksums
+    of the torch files and the headers and sizes of the safetensors files are checked."""
+    try:
+        for name in ("state.json", "config.json"):
+            data = parse_json((path / name).read_bytes(), str(path / name))
+            if not isinstance(data, dict):
+                return f"{name} is not a JSON object"
+        if not isinstance(read_state(path).get("step"), int):
+            return "state.json has no integer step"
+        for name in ("model.safetensors", "ema.safetensors"):
+            file = path / name
+            if name == "model.safetensors" or file.exists():
+                with safe_open(str(file), framework="pt") as f:
+                    list(f.keys())
+        for file in [path / "optimizer.pt", path / "scheduler.pt", *sorted((path / "rng").glob("*.pt"))]:
+            if file.name == "optimizer.pt" and not file.exists() and (path / "accelerate").is_dir():
+                continue  # sharded runs keep the optimizer under accelerate/
+            with zipfile.ZipFile(file) as zf:
+                bad = zf.testzip()
+            if bad is not None:
+                return f"{file.name} is damaged (member {bad})"
+    except Exception as exc:  # noqa: BLE001 - any failure to read means "do not resume from this one"
+        return f"{type(exc).__name__}: {str(exc).splitlines()[0][:200] if str(exc) else ''}"
+    return None
+
+
+def find_resumable(root: Path) -> Path | None:
+    """The newest checkpoint that reads (`checkpoint_problem`): ``latest`` when it is
+    sound, else the next older one, with a warning for each one skipped."""
+    latest = find_latest(root)
+    if latest is None:
+        return None
+    older = [p for p in reversed(list_checkpoints(root)) if p != latest]
+    for path in [latest, *older]:
+        problem = checkpoint_problem(path)
+        if problem is None:
+            if path != latest:
+                logger.warning("resuming from %s, the newest checkpoint that reads", path.name)
+            return path
+        logger.warning("checkpoint %s is corrupt (%s); trying the one before it", path, problem)
+    raise InputError(
+        f"no checkpoint under {root} can be read (all are corrupt); start a new run in another --out"
+    )
 
 
 def read_state(path: Path) -> dict[str, Any]:

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..errors import InputError
+from ..files import parse_json
 
 Schedule = Literal["constant", "cosine"]
 Precision = Literal["no", "bf16", "fp16"]
@@ -181,7 +182,7 @@ class TrainConfig:
             if path.suffix == ".toml":
                 data = tomllib.loads(text)
             elif path.suffix == ".json":
-                data = json.loads(text)
+                data = parse_json(text, f"config file {path}", InputError)
             else:
                 raise InputError(f"config file {path} must end in .toml or .json")
         except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:

@@ -44,6 +44,7 @@ from .checkpoint import (
     CheckpointWriter,
     capture_rng,
     find_latest,
+    find_resumable,
     load_checkpoint,
     read_config,
     restore_rng,
@@ -91,6 +92,7 @@ def train(config: TrainConfig, task: Task | None = None, resume: bool = False) -
             "continue it, or choose another --out"
         )
     if resume and latest is not None:
+        latest = find_resumable(ckpt_root)  # the newest one that reads; warns about any skipped
         _check_resumable(config, read_config(latest), latest)
     elif resume and accelerator.is_main_process:
         logger.info("no checkpoint in %s; starting from scratch", ckpt_root)
