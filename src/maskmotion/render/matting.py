@@ -146,35 +146,50 @@ def _feather(trimap: np.ndarray) -> np.ndarray:
     return np.where(trimap == 0.5, soft, inner).astype(np.float32)
 
 
-def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """(H, W, 3) float32 object colour in [0, 255]: where alpha is partial, the pixel's
-    colour with the background's share taken out (pymatting's multilevel foreground
-    estimate, solved only around the soft pixels); the image itself elsewhere."""
-    out = image.astype(np.float32)
+def estimate_layers(image: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(object colour, background colour), each (H, W, 3) float32 in [0, 255]: where alpha
+    is partial, the pixel split into the object's colour and the background's
+    (pymatting's multilevel estimate, solved only around the soft pixels); elsewhere both
+    are the image itself."""
+    fg_out = image.astype(np.float32)
+    bg_out = fg_out.copy()
     soft = (alpha > 0.002) & (alpha < 0.998)
     if not soft.any() or not matting_available():
-        return out
+        return fg_out, bg_out
     from pymatting import estimate_foreground_ml  # optional dependency
 
     ys, xs = np.nonzero(soft)
     h, w = alpha.shape
     pad = 16
     box = np.s_[max(ys.min() - pad, 0) : min(ys.max() + pad + 1, h), max(xs.min() - pad, 0) : min(xs.max() + pad + 1, w)]
-    fg = estimate_foreground_ml(image[box].astype(np.float64) / 255.0, alpha[box].astype(np.float64))
-    crop = out[box]
-    crop[soft[box]] = (np.clip(fg, 0.0, 1.0) * 255.0).astype(np.float32)[soft[box]]
-    return out
+    fg, bg = estimate_foreground_ml(
+        image[box].astype(np.float64) / 255.0, alpha[box].astype(np.float64), return_background=True
+    )
+    for out, est in ((fg_out, fg), (bg_out, bg)):
+        crop = out[box]
+        crop[soft[box]] = (np.clip(est, 0.0, 1.0) * 255.0).astype(np.float32)[soft[box]]
+    return fg_out, bg_out
+
+
+def estimate_foreground(image: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """(H, W, 3) float32 object colour in [0, 255]: where alpha is partial, the pixel's
+    colour with the background's share taken out (`estimate_layers`); the image itself
+    elsewhere."""
+    return estimate_layers(image, alpha)[0]
 
 
 @dataclass
 class ObjectLayer:
     """One object cut out of a photo: straight colour (background share removed at soft
-    edges) and alpha; ``hard`` is its trajectory mask (the id's pixels)."""
+    edges) and alpha; ``hard`` is its trajectory mask (the id's pixels); ``background``
+    is the colour behind its soft edge (the image's share that is not the object), the
+    image itself elsewhere."""
 
     id: int
     colour: np.ndarray  # (H, W, 3) float32, 0..255
     alpha: np.ndarray  # (H, W) float32, 0..1
     hard: np.ndarray  # (H, W) bool
+    background: np.ndarray | None = None  # (H, W, 3) float32, 0..255
 
     def premultiplied(self) -> np.ndarray:
         """(H, W, 4) float32: colour times alpha, then alpha."""
@@ -194,5 +209,6 @@ def object_layers(image: np.ndarray, ids: np.ndarray, object_ids: Sequence[int] 
             continue
         tri = trimap_from_mask(hard, band)
         alpha = estimate_alpha(image, tri)
-        layers.append(ObjectLayer(oid, estimate_foreground(image, alpha), alpha, hard))
+        colour, background = estimate_layers(image, alpha)
+        layers.append(ObjectLayer(oid, colour, alpha, hard, background))
     return layers

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from ..trajectory import MaskTrajectory, MotionTrack
-from .inpaint import fill_holes
+from .inpaint import DETAIL, fill_holes
 from .matting import ObjectLayer, edge_band, object_layers
 from .warp import fit_tracks
 
@@ -32,6 +32,9 @@ from .warp import fit_tracks
 _OPAQUE = 0.996
 #: Alpha above this belongs to an object's footprint in the first frame.
 _PRESENT = 0.004
+#: Behind first-frame alpha below this, the background comes from the matte (the pixel
+#: minus the object's share); at or above it, from the fill.
+SOLID = 0.7
 
 
 def _bbox(mask: np.ndarray) -> tuple[int, int, int, int] | None:
@@ -112,18 +115,44 @@ def revealed_region(first_alpha: np.ndarray, placed: list[_Placed], traj: MaskTr
     return footprint & ~hidden_always
 
 
+def fill_region(hole: np.ndarray, solids: list[np.ndarray]) -> np.ndarray:
+    """The pixels to fill: the whole mostly-opaque first-frame footprint of every object
+    that uncovers some of the ``hole``, so that no patch next to the hole is matched
+    against the object that stood there (objects that never move are left out)."""
+    region = hole.copy()
+    for solid in solids:
+        if (solid & hole).any():
+            region |= solid
+    return region
+
+
+def _unmixed(first_frame: np.ndarray, layers: list[ObjectLayer]) -> tuple[np.ndarray, np.ndarray]:
+    """The first frame with each soft edge replaced by the background the matte found
+    behind it (uint8), and the objects' joint first-frame alpha (max over layers)."""
+    first_alpha = np.zeros(first_frame.shape[:2], np.float32)
+    plate = first_frame.astype(np.float32)
+    for layer in layers:
+        if layer.background is not None:
+            take = (layer.alpha > first_alpha) & (layer.alpha > _PRESENT) & (layer.alpha < SOLID)
+            plate[take] = layer.background[take]
+        first_alpha = np.maximum(first_alpha, layer.alpha)
+    return np.clip(plate + 0.5, 0, 255).astype(np.uint8), first_alpha
+
+
 def photo_render(
     first_frame: np.ndarray,
     traj: MaskTrajectory,
     tracks: dict[int, MotionTrack] | None = None,
     layers: list[ObjectLayer] | None = None,
     seed: int = 0,
+    detail: float = DETAIL,
 ) -> np.ndarray:
     """Render (T, H, W, 3) uint8 from a photo's first frame and a trajectory.
 
     ``tracks`` default to `fit_tracks(traj)` (an object without one stays still);
     ``layers`` default to `object_layers` of the first frame's ids. ``seed`` fixes the
-    background fill (the output is deterministic for a given seed).
+    background fill (the output is deterministic for a given seed); ``detail`` is the
+    share of copied texture in it (`fill_holes`).
     """
     first_frame = np.asarray(first_frame)
     h, w = traj.size
@@ -141,12 +170,14 @@ def photo_render(
         for layer in layers
         if (layer.alpha > _PRESENT).any()
     ]
-    first_alpha = np.zeros((h, w), np.float32)
-    for layer in layers:
-        first_alpha = np.maximum(first_alpha, layer.alpha)
-    hole = revealed_region(first_alpha, placed, traj, grow)
-    # Object pixels never shown again are kept out of the fill's sources too.
-    plate = fill_holes(first_frame, hole, avoid=first_alpha > _PRESENT, seed=seed)
+    plate, first_alpha = _unmixed(first_frame, layers)
+    revealed = revealed_region(first_alpha, placed, traj, grow)
+    # Behind a thin soft edge the matte already tells the background: only what lies
+    # behind the mostly-opaque part is filled. Object pixels never shown again are kept
+    # out of the fill's sources.
+    opaque = first_alpha >= SOLID
+    region = fill_region(revealed & opaque, [layer.alpha >= SOLID for layer in layers])
+    plate = fill_holes(plate, region, avoid=opaque, seed=seed, detail=detail)
     video = np.empty((traj.num_frames, h, w, 3), np.uint8)
     base = plate.astype(np.float32)
     for t in range(traj.num_frames):
