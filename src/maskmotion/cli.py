@@ -316,24 +316,6 @@ def _image_limits(args: argparse.Namespace):
     return DEFAULT_LIMITS if args.max_pixels is None else ImageLimits(max_pixels=args.max_pixels)
 
 
-def _plan_size(plan, original: tuple[int, int], plan_file: Path, image: Path) -> tuple[int, int]:
-    """The size to load the image at for a saved plan: the plan's own, when it is the image
-    at full size or reduced (a big photo is planned on a reduced working copy)."""
-    if not _plan_fits(plan, original):
-        (h, w), (oh, ow) = plan.size, original
-        raise InputError(
-            f"the plan {plan_file} is for a {w}x{h} image but {image} is {ow}x{oh}; use the image it was planned on"
-        )
-    return plan.size
-
-
-def _plan_fits(plan, original: tuple[int, int]) -> bool:
-    """Whether ``plan`` was made on an image of size ``original`` (H, W) or a reduced copy."""
-    (h, w), (oh, ow) = plan.size, original
-    same_aspect = abs(w * oh / ow - h) <= 1.0 if w >= h else abs(h * ow / oh - w) <= 1.0
-    return h <= oh and w <= ow and same_aspect
-
-
 def _quiet_libraries() -> None:
     # transformers shows its own weight-loading bar; ours are per stage.
     try:
@@ -403,37 +385,29 @@ def _load_pipeline(args: argparse.Namespace, stages: Sequence[str], device: str)
     return pipe
 
 
+def _check_prompt(prompt: str | None) -> None:
+    if prompt is None or not prompt.strip():
+        what = "missing" if prompt is None else "empty"
+        raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
+
+
 def _scene(args: argparse.Namespace, device: str):
     """Step 1: the image and its plan, loaded from --plan or made from the marks."""
-    from .pipelines import AnimatePipeline
-    from .pipelines.outputs import load_plan_file
-    from .plan import load_image, parse_box_arg, parse_object_arg, parse_point_arg, probe_image, working_size
+    from .pipelines.scene_files import scene_from_files
+    from .plan import make_planner, parse_box_arg, parse_object_arg, parse_point_arg
 
-    # The header first: limits, and the size the run works at (a big photo is decoded
-    # straight to a reduced working size; boxes, drags and masks stay in its pixels).
-    limits = _image_limits(args)
-    original = probe_image(args.image, limits).size
     if args.plan_file is not None:
         given = [f for f, v in (("--prompt", args.prompt), ("--object", args.object), ("--point", args.point)) if v]
         if given:
             raise InputError(f"--plan holds the prompts already: drop {' and '.join(given)}, or edit the plan file")
-        plan = load_plan_file(args.plan_file, max_size=original)
-        image = load_image(args.image, size=_plan_size(plan, original, args.plan_file, args.image), limits=limits)
-        return AnimatePipeline().plan(image, plan=plan, source_size=original)
-    image = load_image(args.image, size=working_size(original, args.max_size), limits=limits)
-    if args.prompt is None or not args.prompt.strip():
-        what = "missing" if args.prompt is None else "empty"
-        raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
-    planner = "rules"
-    if args.planner == "llm":
-        from .plan import make_planner
-
-        planner = make_planner("llm", args.llm_url, args.llm_model)
-    return AnimatePipeline().plan(
-        image, args.prompt, masks=args.masks, boxes=[parse_box_arg(b) for b in args.box],
-        objects=[parse_object_arg(o) for o in args.object], planner=planner, segment=args.segment,
-        sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config, device=device, source_size=original,
-        points=[parse_point_arg(p) for p in args.point], layer_order=args.layer_order,
+        return scene_from_files(args.image, plan_file=args.plan_file, limits=_image_limits(args))
+    _check_prompt(args.prompt)
+    planner = make_planner("llm", args.llm_url, args.llm_model) if args.planner == "llm" else "rules"
+    return scene_from_files(
+        args.image, args.prompt, masks=args.masks, boxes=[parse_box_arg(b) for b in args.box],
+        objects=[parse_object_arg(o) for o in args.object], points=[parse_point_arg(p) for p in args.point],
+        planner=planner, segment=args.segment, sam2_checkpoint=args.sam2_checkpoint, sam2_config=args.sam2_config,
+        layer_order=args.layer_order, device=device, max_size=args.max_size, limits=_image_limits(args),
     )  # fmt: skip
 
 
@@ -453,19 +427,10 @@ def _motion_stages(scene, drags: dict) -> list[str]:
 
 
 def _inputs_record(args: argparse.Namespace, scene) -> dict:
-    return {
-        "image": str(args.image),
-        "image_size": [int(v) for v in scene.source_size],
-        **_working_record(scene),
-        "drags": {d.partition(":")[0].strip(): d.partition(":")[2].strip() for d in getattr(args, "drag", [])},
-    }
+    from .pipelines.scene_files import inputs_record
 
-
-def _working_record(scene) -> dict:
-    """Where the run planned on a reduced copy of the image: its size and scale."""
-    if tuple(scene.image.shape[:2]) == tuple(scene.source_size):
-        return {}
-    return {"working_size": [int(v) for v in scene.image.shape[:2]], "working_scale": round(scene.scale, 6)}
+    drags = {d.partition(":")[0].strip(): d.partition(":")[2].strip() for d in getattr(args, "drag", [])}
+    return inputs_record(scene, args.image, drags=drags)
 
 
 def _plan_source(args: argparse.Namespace, pipe) -> dict:
@@ -539,60 +504,30 @@ def _run_plan(args: argparse.Namespace) -> None:
 def _render_scene(args: argparse.Namespace):
     """The scene and trajectory of `render`: names and prompts from --plan, the trajectory
     file, --prompt and --object."""
-    from .pipelines import Scene
-    from .pipelines.outputs import load_plan_file
-    from .plan import load_image, parse_object_arg, probe_image, working_size
-    from .trajectory import MaskTrajectory, TrajectoryObject
+    from .pipelines.scene_files import render_scene_from_files
+    from .plan import parse_object_arg
 
-    limits = _image_limits(args)
-    original = probe_image(args.image, limits).size
-    traj = MaskTrajectory.load(args.trajectory)
-    if not traj.objects:
-        raise InputError(
-            f"the trajectory {args.trajectory} holds no objects; give the .npz that plan or animate wrote "
-            "(a colour video's objects must be solid palette colours)"
-        )
-    plan = None
-    if args.plan_file is not None:
-        plan = load_plan_file(args.plan_file, max_size=original)
-        by_id = {o.id: o for o in plan.objects}
-        unknown = [i for i in traj.object_ids if i not in by_id]
-        if unknown:
-            raise InputError(
-                f"the trajectory holds object id(s) {unknown} that the plan {args.plan_file} does not; "
-                "use the plan the trajectory was made from"
-            )
-        objects = [TrajectoryObject(i, by_id[i].name, by_id[i].local_prompt) for i in traj.object_ids]
-        traj = traj.replace(objects=objects)
     prompts = {}
     for text in args.object:
         hint = parse_object_arg(text)
-        if hint.name not in {o.name for o in traj.objects}:
-            raise InputError(
-                f"--object {hint.name!r} names no object of the trajectory; objects: {[o.name for o in traj.objects]}"
-            )
         prompts[hint.name] = hint.local_prompt
-    if prompts:
-        traj = traj.with_prompts(prompts)
-    for o in traj.objects:
-        if not o.prompt.strip():
-            logger.warning("object %d (%s) has no local prompt; give one with --object or --plan", o.id, o.name)
-    prompt = args.prompt if args.prompt is not None else (plan.global_prompt if plan is not None else None)
-    if prompt is None or not prompt.strip():
-        what = "missing" if prompt is None else "empty"
-        raise InputError(f"--prompt is {what}; describe the video, e.g. --prompt 'the dog jumps'")
-    # The plan's own size when it was made on this image; else the working size for the
-    # trajectory's output size (what plan and animate would have used).
-    if plan is not None and _plan_fits(plan, original):
-        size = plan.size
-    else:
-        size = working_size(original, max(traj.size))
-    image = load_image(args.image, size=size, limits=limits)
-    return Scene.for_trajectory(image, traj, prompt, plan, source_size=original), traj
+    if args.plan_file is None:
+        _check_prompt(args.prompt)
+    elif args.prompt is not None:
+        _check_prompt(args.prompt)
+    try:
+        return render_scene_from_files(
+            args.image, args.trajectory, prompt=args.prompt, plan_file=args.plan_file, local_prompts=prompts,
+            limits=_image_limits(args),
+        )  # fmt: skip
+    except InputError as exc:
+        # Name the flag the user typed.
+        raise InputError(f"--object {exc}" if "names no object of the trajectory" in str(exc) else str(exc)) from None
 
 
 def _run_render(args: argparse.Namespace) -> None:
     from .pipelines.outputs import RENDER_OUTPUTS, OutputFiles, output_paths, run_record, write_result, write_run_record
+    from .pipelines.scene_files import inputs_record
 
     _check_numbers(args)
     paths = output_paths(args.out, RENDER_OUTPUTS)
@@ -609,8 +544,8 @@ def _run_render(args: argparse.Namespace) -> None:
             seed=args.seed,
         )  # fmt: skip
         write_result(files, result, fps=traj.fps)
-        inputs = {"image": str(args.image), "image_size": list(scene.source_size), **_working_record(scene), "trajectory": str(args.trajectory),
-                  "prompt": scene.plan.global_prompt, "local_prompts": {o.name: o.prompt for o in traj.objects}}  # fmt: skip
+        inputs = inputs_record(scene, args.image, trajectory=str(args.trajectory), prompt=scene.plan.global_prompt,
+                               local_prompts={o.name: o.prompt for o in traj.objects})  # fmt: skip
         settings = {**result.settings, "num_frames": traj.num_frames, "size": list(traj.size), "device": device}
         plan = scene.plan if scene.plan.source != "trajectory" else None
         record = run_record("render", settings, plan, inputs, pipe.model_info, args.argv)

@@ -5,6 +5,7 @@ the files a run writes (`outputs`)."""
 
 from .animate import AnimatePipeline, AnimateResult, MotionResult, Scene
 from .backbone import BackboneConfig, BackboneTTM
+from .scene_files import render_scene_from_files, scene_from_files
 from .motion import MotionInputs, MotionPipeline, MotionPipelineOutput
 from .stages import BackboneMotion, BackboneVideo, CompactMotion, CompactVideo, MotionStage, VideoStage, WarpVideo
 from .video import VideoInputs, VideoPipeline
@@ -28,4 +29,6 @@ __all__ = [
     "VideoPipeline",
     "VideoStage",
     "WarpVideo",
+    "render_scene_from_files",
+    "scene_from_files",
 ]
