@@ -77,7 +77,7 @@ def test_workers_in_separate_processes_give_the_same_records(tmp_path, variant_w
     one = run_bench(_config(tmp_path / "one", variant_weights, variants=["ttm-paper", "warp"]), progress=False)
     two = run_bench(_config(tmp_path / "two", variant_weights, variants=["ttm-paper", "warp"], workers=2), progress=False)
     for v in ("ttm-paper", "warp"):
-        assert one["variants"][v]["all"] == two["variants"][v]["all"]
+        assert one["variants"][v]["all"] == _close(two["variants"][v]["all"])
 
 
 def test_ground_truth_scores_top_and_a_frozen_video_does_not():
@@ -142,4 +142,10 @@ def test_two_ranks_under_torchrun_share_the_jobs_and_rank0_reports(tmp_path, var
     results = json.loads((out / "results.json").read_text())
     assert all(results["variants"][v]["all"]["samples"] == 3 for v in ("ttm-paper", "warp"))
     alone = run_bench(_config(tmp_path / "alone", variant_weights, suite="sprites-test:3", variants=["ttm-paper", "warp"]), progress=False)
-    assert alone["variants"]["warp"]["all"] == results["variants"]["warp"]["all"]
+    # The photo renderer's solvers may sum in another order with another thread count.
+    assert alone["variants"]["warp"]["all"] == _close(results["variants"]["warp"]["all"])
+
+
+def _close(summary: dict) -> dict:
+    """``summary`` with its numbers compared to a relative 1e-5 (None stays exact)."""
+    return {k: v if v is None or isinstance(v, (str, bool)) else pytest.approx(v, rel=1e-5) for k, v in summary.items()}

@@ -98,16 +98,11 @@ class VideoStage(Protocol):
         ...
 
 
-# ---- stage 1 ------------------------------------------------------------------------------
-class CompactMotion:
-    """The compact motion model: per-object tracks sampled on a square canvas, scaled to
-    the output and drawn there as masks (so the masks are sharp at any output size)."""
+# ---- what the kinds of one family share ----------------------------------------------------
+class _CompactFacts:
+    """Frames, steps and guidance of a compact model's sampler (``self.pipe``)."""
 
-    kind = "small"
-
-    def __init__(self, pipe: MotionPipeline, canvas: int = MOTION_CANVAS) -> None:
-        self.pipe = pipe
-        self.canvas = int(canvas)
+    pipe: MotionPipeline | VideoPipeline
 
     @property
     def frames(self) -> int:
@@ -120,6 +115,37 @@ class CompactMotion:
     @property
     def default_guidance(self) -> tuple[float, float]:
         return self.pipe.default_visual_guidance, self.pipe.default_text_guidance
+
+
+class _BackboneFacts:
+    """Frames, steps and guidance of a real backbone's weights folder (``self.ttm``)."""
+
+    ttm: BackboneTTM
+
+    @property
+    def frames(self) -> int:
+        return self.ttm.config.frames
+
+    @property
+    def default_steps(self) -> int:
+        return self.ttm.config.num_inference_steps
+
+    @property
+    def default_guidance(self) -> tuple[float, float]:
+        return self.ttm.config.visual_guidance, self.ttm.config.text_guidance
+
+
+# ---- stage 1 ------------------------------------------------------------------------------
+class CompactMotion(_CompactFacts):
+    """The compact motion model: per-object tracks sampled on a square canvas, scaled to
+    the output and drawn there as masks (so the masks are sharp at any output size)."""
+
+    kind = "small"
+
+    def __init__(self, pipe: MotionPipeline, canvas: int = MOTION_CANVAS) -> None:
+        self.pipe = pipe
+        self.canvas = int(canvas)
+
 
     def generate(self, image, plan, size, steps, guidance, generator, step_end):
         canvas_image, canvas_ids, fmap = fit_to_model(image, plan.first_ids, self.canvas)
@@ -136,7 +162,7 @@ class CompactMotion:
         return trajectory, {"canvas": [self.canvas, self.canvas], "model_frames": self.frames}
 
 
-class BackboneMotion:
+class BackboneMotion(_BackboneFacts):
     """A real backbone's stage 1: a colour-mask video generated on the backbone's canvas,
     read back to ids and brought to the output size as it is (no tracks: the masks may
     change shape from frame to frame, which is the point of the method)."""
@@ -147,17 +173,6 @@ class BackboneMotion:
         self.ttm = ttm
         self.kind = ttm.config.backbone
 
-    @property
-    def frames(self) -> int:
-        return self.ttm.config.frames
-
-    @property
-    def default_steps(self) -> int:
-        return self.ttm.config.num_inference_steps
-
-    @property
-    def default_guidance(self) -> tuple[float, float]:
-        return self.ttm.config.visual_guidance, self.ttm.config.text_guidance
 
     def generate(self, image, plan, size, steps, guidance, generator, step_end):
         c = self.ttm.config
@@ -188,7 +203,7 @@ def _render_on_canvas(
     return resize_frames(fmap.restore(frames), trajectory.size)
 
 
-class CompactVideo:
+class CompactVideo(_CompactFacts):
     """The bundled video model, on its own canvas."""
 
     kind = "small"
@@ -200,17 +215,6 @@ class CompactVideo:
     def canvas(self) -> tuple[int, int]:
         return self.pipe.model.cfg.height, self.pipe.model.cfg.width
 
-    @property
-    def frames(self) -> int:
-        return self.pipe.model.cfg.frames
-
-    @property
-    def default_steps(self) -> int:
-        return self.pipe.default_steps
-
-    @property
-    def default_guidance(self) -> tuple[float, float]:
-        return self.pipe.default_visual_guidance, self.pipe.default_text_guidance
 
     def out_of_domain(self, image: np.ndarray) -> str | None:
         # The compact model is trained on synthetic scenes at exactly its canvas size; any
@@ -234,7 +238,7 @@ class CompactVideo:
         return _render_on_canvas(image, trajectory, self.canvas, sample), {"canvas": list(self.canvas)}
 
 
-class BackboneVideo:
+class BackboneVideo(_BackboneFacts):
     """A real backbone's stage 2, on the backbone's canvas."""
 
     def __init__(self, ttm: BackboneTTM) -> None:
@@ -243,17 +247,6 @@ class BackboneVideo:
         self.ttm = ttm
         self.kind = ttm.config.backbone
 
-    @property
-    def frames(self) -> int:
-        return self.ttm.config.frames
-
-    @property
-    def default_steps(self) -> int:
-        return self.ttm.config.num_inference_steps
-
-    @property
-    def default_guidance(self) -> tuple[float, float]:
-        return self.ttm.config.visual_guidance, self.ttm.config.text_guidance
 
     def out_of_domain(self, image: np.ndarray) -> str | None:
         return None  # trained on real video

@@ -265,13 +265,7 @@ def grabcut_mask(image: np.ndarray, box: tuple[int, int, int, int], iterations: 
     except cv2.error as exc:  # e.g. a box of one flat colour: no model to fit
         logger.info("GrabCut failed on box %s: %s", box, exc)
         return None
-    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-    inside = np.zeros_like(fg)
-    inside[y0:y1, x0:x1] = True
-    fg &= inside
-    if fg.sum() < MIN_GRABCUT_FILL * (x1 - x0) * (y1 - y0):
-        return None
-    return fg
+    return _foreground_in_box(mask, (x0, y0, x1, y1))
 
 
 def refine_box(
@@ -336,13 +330,7 @@ def _grabcut_with_points(
     except cv2.error as exc:
         logger.info("GrabCut failed on box %s: %s", box, exc)
         return None
-    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
-    inside = np.zeros_like(fg)
-    inside[y0:y1, x0:x1] = True
-    fg &= inside
-    if fg.sum() < MIN_GRABCUT_FILL * (x1 - x0) * (y1 - y0):
-        return None
-    return fg
+    return _foreground_in_box(mask, (x0, y0, x1, y1))
 
 
 #: Colour distance (per channel, 0..255) within which a point's flood fill spreads.
@@ -441,3 +429,16 @@ def _check_image(image: np.ndarray) -> None:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InputError(f"expected an (H, W, 3) uint8 RGB image, got {got}; load it with load_image")
+
+
+def _foreground_in_box(mask: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray | None:
+    """GrabCut's (probable) foreground inside ``box``, or None when it kept too little of
+    the box to be the object."""
+    x0, y0, x1, y1 = box
+    fg = (mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)
+    inside = np.zeros_like(fg)
+    inside[y0:y1, x0:x1] = True
+    fg &= inside
+    if fg.sum() < MIN_GRABCUT_FILL * (x1 - x0) * (y1 - y0):
+        return None
+    return fg

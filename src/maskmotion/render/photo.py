@@ -26,7 +26,7 @@ import numpy as np
 from ..trajectory import MaskTrajectory, MotionTrack
 from .inpaint import DETAIL, fill_holes
 from .matting import ObjectLayer, edge_band, object_layers
-from .warp import fit_tracks
+from .warp import checked_first_frame, fit_tracks
 
 #: Coverage at or above this counts as hiding the background completely.
 _OPAQUE = 0.996
@@ -154,13 +154,8 @@ def photo_render(
     background fill (the output is deterministic for a given seed); ``detail`` is the
     share of copied texture in it (`fill_holes`).
     """
-    first_frame = np.asarray(first_frame)
+    first_frame = checked_first_frame(first_frame, traj)
     h, w = traj.size
-    if first_frame.shape != (h, w, 3) or first_frame.dtype != np.uint8:
-        raise ValueError(
-            f"first frame must be ({h}, {w}, 3) uint8 to match the trajectory, got "
-            f"{first_frame.shape} {first_frame.dtype}"
-        )
     tracks = fit_tracks(traj) if tracks is None else tracks
     layers = object_layers(first_frame, traj.ids[0], traj.object_ids) if layers is None else layers
     band = edge_band((h, w))

@@ -203,13 +203,8 @@ def warp_preview(
     every other pixel shows the inpainted background plate. ``tracks`` defaults to
     `fit_tracks(traj)`; an object without a track keeps its first-frame pixels still.
     """
-    first_frame = np.asarray(first_frame)
+    first_frame = checked_first_frame(first_frame, traj)
     h, w = traj.size
-    if first_frame.shape != (h, w, 3) or first_frame.dtype != np.uint8:
-        raise ValueError(
-            f"first frame must be ({h}, {w}, 3) uint8 to match the trajectory, got "
-            f"{first_frame.shape} {first_frame.dtype}"
-        )
     tracks = fit_tracks(traj) if tracks is None else tracks
     plate = background_plate(first_frame, traj.ids[0])
     out = np.repeat(plate[None], traj.num_frames, axis=0)
@@ -234,3 +229,15 @@ def warp_preview(
             colour = np.where(alpha > 0.05, moved[..., :3] / np.maximum(alpha, 1e-6), mean_colour)
             out[t][target] = np.clip(colour[target], 0, 255).round().astype(np.uint8)
     return out
+
+
+def checked_first_frame(first_frame: np.ndarray, traj: MaskTrajectory) -> np.ndarray:
+    """``first_frame`` as an array, checked to be (H, W, 3) uint8 at the trajectory's size."""
+    first_frame = np.asarray(first_frame)
+    h, w = traj.size
+    if first_frame.shape != (h, w, 3) or first_frame.dtype != np.uint8:
+        raise ValueError(
+            f"first frame must be ({h}, {w}, 3) uint8 to match the trajectory, got "
+            f"{first_frame.shape} {first_frame.dtype}"
+        )
+    return first_frame
