@@ -63,7 +63,6 @@ from ..trajectory import (
     warp_masks,
 )
 from ..weights import STAGES, resolve_model_folder
-from .backbone import BackboneTTM, read_backbone_config
 from .motion import MotionPipeline
 from .stages import (
     BackboneMotion,
@@ -276,6 +275,9 @@ class AnimatePipeline:
     def _from_backbone(
         cls, path: str | os.PathLike, device: str | torch.device, stages: Sequence[str], backbone: str, dtype: torch.dtype | None
     ) -> "AnimatePipeline":
+        # Lazy: the backbone module imports diffusers (seconds), which the small model never needs.
+        from .backbone import BackboneTTM, read_backbone_config
+
         read_backbone_config(path, backbone)  # a clear error before anything heavy loads
         ttm = BackboneTTM.from_pretrained(path, device=device, dtype=dtype, stages=stages, backbone=backbone)
         pipe = cls(

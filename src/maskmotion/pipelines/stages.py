@@ -17,7 +17,7 @@ Kinds:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Callable, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -34,9 +34,11 @@ from ..trajectory import (
     trajectory_to_canvas,
     warp_masks,
 )
-from .backbone import BackboneTTM
 from .motion import MotionPipeline
 from .video import VideoPipeline
+
+if TYPE_CHECKING:  # the backbone module imports diffusers, which costs seconds
+    from .backbone import BackboneTTM
 
 #: ``step_end(step, t, x)`` after every sampler step of a stage.
 StepEnd = Callable[[int, torch.Tensor, torch.Tensor], None]
