@@ -151,3 +151,25 @@ def test_back_object_stays_behind_a_still_front_one_and_objects_leave_the_frame(
     assert (video[3][22:78, 84:106, 2] > 200).all()
     assert not magenta[-1].any()  # gone out of the right border
     assert magenta[0][32:58, 22:48].all()
+
+
+def test_matting_leaves_torch_threads_alone():
+    """pymatting's numba pool must not change how many threads torch uses afterwards:
+    with OMP_NUM_THREADS=1 it raised torch's count to 2, and stage 1 after planning ran
+    many times slower on a busy machine. A fresh process, as a user's run."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import numpy as np, torch\n"
+        "from maskmotion.render.matting import estimate_alpha, estimate_layers, trimap_from_mask\n"
+        "image = np.random.default_rng(0).integers(0, 255, (48, 48, 3), dtype=np.uint8)\n"
+        "mask = np.zeros((48, 48), bool); mask[12:36, 12:36] = True\n"
+        "estimate_layers(image, estimate_alpha(image, trimap_from_mask(mask, 3)))\n"
+        "print(torch.get_num_threads())\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip().splitlines()[-1] == "1"

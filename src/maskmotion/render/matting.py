@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from contextlib import contextmanager
+from typing import Iterable, Iterator, Sequence
 
 import cv2
 import numpy as np
+import torch
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +43,8 @@ def _warn_once(key: str, message: str) -> None:
 def matting_available() -> bool:
     """Whether pymatting imports (alpha matting; otherwise edges are feathered)."""
     try:
-        import pymatting  # noqa: F401  (optional dependency)
+        with _torch_threads_kept():  # importing it starts numba's thread pool
+            import pymatting  # noqa: F401  (optional dependency)
     except ImportError:
         return False
     return True
@@ -91,11 +94,26 @@ def _ring_box(trimap: np.ndarray, margin: int) -> tuple[slice, slice] | None:
     return slice(y0, y1), slice(x0, x1)
 
 
+@contextmanager
+def _torch_threads_kept() -> Iterator[None]:
+    """Run pymatting without changing torch's thread count. Its numba kernels start an
+    OpenMP pool that resets the count torch uses (1 -> 2 on this machine when a user or CI
+    asked for 1 thread), and stage 1, which runs right after planning, then ran 18x slower
+    on a busy 2-core machine."""
+    threads = torch.get_num_threads()
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != threads:
+            torch.set_num_threads(threads)
+
+
 def _solve_alpha(image: np.ndarray, trimap: np.ndarray) -> np.ndarray:
     """pymatting's closed-form alpha on one crop (float64 image in [0, 1])."""
-    from pymatting import estimate_alpha_cf  # optional dependency
+    with _torch_threads_kept():
+        from pymatting import estimate_alpha_cf  # optional dependency
 
-    return estimate_alpha_cf(image, trimap)
+        return estimate_alpha_cf(image, trimap)
 
 
 def estimate_alpha(image: np.ndarray, trimap: np.ndarray, max_pixels: int = MAX_MATTE_PIXELS) -> np.ndarray:
@@ -156,15 +174,17 @@ def estimate_layers(image: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, n
     soft = (alpha > 0.002) & (alpha < 0.998)
     if not soft.any() or not matting_available():
         return fg_out, bg_out
-    from pymatting import estimate_foreground_ml  # optional dependency
+    with _torch_threads_kept():
+        from pymatting import estimate_foreground_ml  # optional dependency
 
     ys, xs = np.nonzero(soft)
     h, w = alpha.shape
     pad = 16
     box = np.s_[max(ys.min() - pad, 0) : min(ys.max() + pad + 1, h), max(xs.min() - pad, 0) : min(xs.max() + pad + 1, w)]
-    fg, bg = estimate_foreground_ml(
-        image[box].astype(np.float64) / 255.0, alpha[box].astype(np.float64), return_background=True
-    )
+    with _torch_threads_kept():
+        fg, bg = estimate_foreground_ml(
+            image[box].astype(np.float64) / 255.0, alpha[box].astype(np.float64), return_background=True
+        )
     for out, est in ((fg_out, fg), (bg_out, bg)):
         crop = out[box]
         crop[soft[box]] = (np.clip(est, 0.0, 1.0) * 255.0).astype(np.float32)[soft[box]]
