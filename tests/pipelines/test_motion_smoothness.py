@@ -42,7 +42,8 @@ def _truth_tracks():
 
 
 def _constant_speed_scenes(count: int):
-    config = SpritesConfig()
+    # The classic wording: the bundled stage 1 (v3) was trained on it.
+    config = SpritesConfig(wording="classic")
     out = []
     for seed in seeds_for("test", 2000):
         scene = generate_scene(seed, config)
