@@ -140,7 +140,7 @@ def test_speed_pools_keep_speeds_apart():
 def test_names_are_unique_and_mixed():
     styles = defaultdict(int)
     for seed in range(400):
-        scene = generate_scene(40_000 + seed, SpritesConfig(min_objects=3, max_objects=6))
+        scene = generate_scene(40_000 + seed, SpritesConfig(min_objects=3, max_objects=6, wording="seen"))
         names = [o.name for o in scene.objects]
         assert len(set(names)) == len(names), names
         for o in scene.objects:
@@ -159,14 +159,14 @@ def test_names_are_unique_and_mixed():
 
 
 def test_text_is_reproducible_by_seed():
-    a, b = generate_scene(50_001), generate_scene(50_001)
+    a, b = generate_scene(50_001, SpritesConfig(wording="seen")), generate_scene(50_001, SpritesConfig(wording="seen"))
     assert _prompts(a) == _prompts(b)
     assert len({generate_scene(50_000 + i).motion_prompt for i in range(30)}) == 30
 
 
 def test_saved_configs_without_a_wording_mean_classic():
-    data = SpritesConfig().to_dict()
-    assert data["wording"] == "seen"
+    data = SpritesConfig(wording="seen").to_dict()
+    assert data["wording"] == "seen" and SpritesConfig().wording == "classic"
     del data["wording"]
     assert SpritesConfig.from_dict(data).wording == "classic"
     with pytest.raises(ValueError, match="wording"):

@@ -48,9 +48,11 @@ class SpritesConfig:
     # The least fraction of each object that must show in the first frame (the rest
     # hidden by occluders); a layout below it is redrawn, so s0 always shows everyone.
     min_first_visibility: float = 0.5
-    # How prompts are worded (data/sprites/text.py): "seen" is the wide everyday language
-    # used for training, "heldout" its evaluation-only words, "classic" the v1-v3 language.
-    wording: str = "seen"
+    # How prompts are worded (data/sprites/text.py): "classic" is the language every
+    # shipped model was trained on (and every published figure uses), "seen" the wide
+    # everyday language for training towards free text, "heldout" its evaluation-only words.
+    # The default follows the shipped models: it moves to "seen" with a default trained on it.
+    wording: str = "classic"
 
     def __post_init__(self) -> None:
         if self.height < 16 or self.width < 16:

@@ -190,9 +190,9 @@ def add_cli_arguments(parser: argparse.ArgumentParser) -> None:
         "--motions", nargs="+", default=None, metavar="KIND", help="restrict to these motion kinds (see docs/sprites.md)"
     )
     parser.add_argument(
-        "--wording", default="seen", choices=list(WORDINGS),
-        help="how prompts are worded: seen (the wide training language, default), heldout (evaluation-only words), "
-             "classic (the v1-v3 language)",
+        "--wording", default="classic", choices=list(WORDINGS),
+        help="how prompts are worded: classic (the v1-v3 language the shipped models know, default), seen (the "
+             "wide training language), heldout (evaluation-only words)",
     )
 
 
