@@ -76,12 +76,6 @@ def server():
     s.close()
 
 
-@pytest.fixture(autouse=True)
-def _no_proxy(monkeypatch):
-    for var in ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
-        monkeypatch.delenv(var, raising=False)
-
-
 def _ids():
     ids = np.zeros((20, 40), np.uint8)
     ids[5:15, 2:12] = 1
