@@ -42,6 +42,24 @@ def test_quick_start_animate_runs_on_the_bundled_example(tmp_path):
     assert "default" in json.dumps(record)
     assert np.abs(video[-1].astype(int) - video[0].astype(int)).mean() > 1  # something moved
 
+    # plan, then render that plan: the same files, byte for byte, as the one-call animate.
+    scene_args = args[2:out_index - 1] + args[out_index + 1 :]
+    image = scene_args.pop(0)
+    planned = subprocess.run(
+        [sys.executable, "-m", "maskmotion", "plan", image, *scene_args, "--out", str(tmp_path / "p"), "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert planned.returncode == 0, planned.stderr
+    rendered = subprocess.run(
+        [sys.executable, "-m", "maskmotion", "render", image, "--trajectory", str(tmp_path / "p.trajectory.npz"),
+         "--plan", str(tmp_path / "p.plan.json"), "--out", str(tmp_path / "r.mp4"), "--quiet"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert rendered.returncode == 0, rendered.stderr
+    assert (tmp_path / "p.trajectory.npz").read_bytes() == (tmp_path / "quick.trajectory.npz").read_bytes()
+    assert (tmp_path / "r.mp4").read_bytes() == (tmp_path / "quick.mp4").read_bytes()
+    assert (tmp_path / "r.overlay.mp4").read_bytes() == (tmp_path / "quick.overlay.mp4").read_bytes()
+
 
 def test_default_video_model_renders_the_colour_words():
     """Stage 2 follows each object's colour word: on recolouring sprites (validation

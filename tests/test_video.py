@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -108,3 +111,47 @@ def test_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
     with pytest.raises(FileNotFoundError, match="does not exist"):
         write_video(tmp_path / "no" / "out.mp4", moving_square())
+
+
+_WRITE_AFTER_DIRTY_HEAP = """
+import ctypes, sys
+import numpy as np
+from maskmotion.video import write_video
+# Fill and free heap blocks with one byte value per seed, so that memory an encoder
+# reads without initialising differs between the two processes.
+libc = ctypes.CDLL("libc.so.6")
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+rng = np.random.default_rng(int(sys.argv[2]))
+blocks = []
+for _ in range(2000):
+    size = int(rng.integers(16, 200_000))
+    block = libc.malloc(size)
+    ctypes.memset(block, int(rng.integers(1, 255)), size)
+    blocks.append(block)
+for block in blocks:
+    libc.free(block)
+frames = np.load(sys.argv[1])
+write_video(sys.argv[3], frames, fps=8)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="dirties the heap through glibc")
+@pytest.mark.parametrize("scale", [1, 3])
+def test_same_frames_give_the_same_file_whatever_the_heap_held(tmp_path, scale):
+    """A sprites clip at 64 and 192 pixels wide (not multiples of 128, where x264's
+    AVX-512 code read uninitialised memory): processes whose heaps held different bytes
+    write identical files."""
+    from maskmotion.data.sprites import generate_scene
+
+    frames = generate_scene(3).video.repeat(scale, axis=1).repeat(scale, axis=2)  # (T, H, W, 3)
+    np.save(tmp_path / "frames.npy", frames)
+    script = tmp_path / "write.py"
+    script.write_text(_WRITE_AFTER_DIRTY_HEAP)
+    outputs = set()
+    for seed in (1, 2, 3):
+        out = tmp_path / f"v{seed}.mp4"
+        done = subprocess.run([sys.executable, script, tmp_path / "frames.npy", str(seed), out], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        outputs.add(out.read_bytes())
+    assert len(outputs) == 1
