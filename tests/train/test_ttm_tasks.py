@@ -42,6 +42,46 @@ def test_batches_are_pure_functions_of_the_step(motion_task):
     assert sorted(seen) == list(range(64))
 
 
+class _Predicts(torch.nn.Module):
+    """Stands in for the model: returns the true velocity plus a fixed error."""
+
+    def __init__(self, error):
+        super().__init__()
+        self.error = error
+        self.bias = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, x_t, t, cond):
+        return self.true_velocity + self.error + self.bias
+
+
+def test_step_weight_charges_errors_that_alternate_between_frames(motion_task):
+    """Same error size in every frame: a constant offset and one that flips sign each
+    frame cost the same per frame, but only the flipping one jitters the track, and with
+    ``step_weight`` only that one costs more."""
+    batch = motion_task.batch(0, 0, 1, 2)
+    shape = batch["motion"].shape  # (B, L, T, 5)
+    signs = torch.tensor([(-1.0) ** f for f in range(shape[2])])[None, None, :, None]
+    constant, flipping = torch.full(shape, 0.1), 0.1 * signs.expand(shape)
+
+    def loss(task, error):
+        model = _Predicts(error)
+        # The loss draws noise and times from the generator; give the stand-in the
+        # velocity those give, so only ``error`` is wrong.
+        core_x0 = motion_task.build_model().normalise(batch["motion"])
+        g = torch.Generator().manual_seed(0)
+        noise = torch.randn(core_x0.shape, generator=g)
+        model.true_velocity = noise - core_x0
+        model.normalise = motion_task.build_model().normalise
+        return task.loss(model, batch, torch.Generator().manual_seed(0))[0].item()
+
+    plain = motion_task
+    stepped = MotionTask(MotionTaskOptions(**SMALL, step_weight=1.0))
+    stepped._text = motion_task.text
+    assert loss(plain, constant) == pytest.approx(loss(plain, flipping), rel=1e-4)
+    assert loss(stepped, constant) == pytest.approx(loss(plain, constant), rel=1e-4)
+    assert loss(stepped, flipping) > 4 * loss(stepped, constant)
+
+
 def test_motion_task_learns(motion_task):
     torch.manual_seed(0)
     model = motion_task.build_model()

@@ -219,7 +219,11 @@ class _SceneTask:
 # ---- stage 1, compact form ---------------------------------------------------------------
 @dataclass
 class MotionTaskOptions(SceneOptions):
-    pass
+    step_weight: float = 0.0
+    """Extra loss weight on the error of each frame-to-frame step (the velocity error
+    differenced over frames). A per-frame loss weighs an error shared by neighbouring
+    frames like one that alternates between them, though only the second makes the
+    object jitter or stall; this term weighs the second more."""
 
 
 class MotionTask(_SceneTask):
@@ -265,7 +269,10 @@ class MotionTask(_SceneTask):
             text_mask=batch["text_mask"], local_states=batch["local"], local_ids=batch["owner"],
         )
         v = model(interpolate(x0, noise, t), t, cond.dropped(visual=keep_visual, text=keep_text))
-        err = (v - (noise - x0)).square().mean(dim=(2, 3))  # (B, L)
+        error = v - (noise - x0)  # (B, L, T, C)
+        err = error.square().mean(dim=(2, 3))  # (B, L)
+        if self.opts.step_weight:
+            err = err + self.opts.step_weight * error.diff(dim=2).square().mean(dim=(2, 3))
         loss = (err * batch["present"]).sum() / batch["present"].sum()
         return loss, {}
 
