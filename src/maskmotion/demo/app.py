@@ -97,14 +97,14 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
             try:
                 return fn(session, *args, **kwargs)
             except InputError as exc:
-                return pad(redraw(session, _problem(exc)), fn)
+                return pad(redraw(session, _problem(exc)), run)
 
         return run
 
-    def pad(values: tuple, fn: Callable) -> tuple:
+    def pad(values: tuple, event: Callable) -> tuple:
         # Events with more outputs than the view (videos, downloads) leave those unchanged.
-        extra = getattr(fn, "extra_outputs", 0)
-        return values + tuple(gr.update() for _ in range(extra))
+        extra = getattr(event, "extra_outputs", 0)
+        return values + getattr(event, "on_problem", tuple(gr.update() for _ in range(extra)))
 
     def refresh_masks(session: Session, prompt: str, what: str) -> str:
         session.forget_plan()
@@ -117,10 +117,14 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
     # ---- events -------------------------------------------------------------------------
     @guarded
     def on_upload(session: Session, file: str | None):
+        # The upload box empties again (the canvas shows the image), ready for another file.
         if file is None:
-            return redraw(session, "")
+            return redraw(session, "") + (None,)
         engine.take_upload(session, file, os.path.basename(file))
-        return redraw(session, f"Loaded {session.image_label}. Add an object and draw its box.")
+        return redraw(session, f"Loaded {session.image_label}. Add an object and draw its box.") + (None,)
+
+    on_upload.extra_outputs = 1
+    on_upload.on_problem = (None,)  # a refused file leaves the box too
 
     @guarded
     def on_example(session: Session, label: str | None):
@@ -280,7 +284,7 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
         out = v.outputs()
         quick = {"show_progress": "hidden"}
         model = {"concurrency_id": "pipeline", "concurrency_limit": 1}
-        v.upload.upload(on_upload, [v.state, v.upload], out, api_name="upload", **model)
+        v.upload.upload(on_upload, [v.state, v.upload], out + [v.upload], api_name="upload", **model)
         v.load_example.click(on_example, [v.state, v.example], out + [v.prompt], api_name="load_example", **model)
         v.canvas.select(on_click, [v.state, v.mode, v.prompt], out, **model)
         v.add.click(on_add, [v.state], out, **quick)
@@ -295,6 +299,9 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
     return demo
 
 
+# Never draw the canvas larger than its pixels: gradio maps a click to image pixels
+# assuming the picture is shown at most at its own size.
+CSS = "#canvas img { object-fit: scale-down; }"
 THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
 
@@ -302,13 +309,15 @@ MONO_FONTS = ["ui-monospace", "monospace"]
 def serve(engine: DemoEngine) -> None:
     """Build the page and serve it until interrupted; the engine's files go with it."""
     c = engine.config
+    # Uploads and the files gradio serves go to the engine's folder, removed on exit.
+    os.environ["GRADIO_TEMP_DIR"] = str(engine.root / "gradio")
     demo = build_demo(engine)
     demo.queue(max_size=c.queue_size, default_concurrency_limit=1)
     theme = gr.themes.Default(font=THEME_FONTS, font_mono=MONO_FONTS)  # local fonts: no font download
     try:
         demo.launch(
             server_name=c.host, server_port=c.port, share=c.share, max_file_size=c.max_upload_bytes,
-            allowed_paths=[str(engine.root)], theme=theme, footer_links=["api"], quiet=False,
+            allowed_paths=[str(engine.root)], theme=theme, css=CSS, footer_links=["api"], quiet=False,
         )  # fmt: skip
     finally:
         engine.close()

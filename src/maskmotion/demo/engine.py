@@ -81,6 +81,7 @@ class DemoEngine:
         self.root = Path(tempfile.mkdtemp(prefix="maskmotion-demo-"))
         self.lock = threading.Lock()
         self.pipe = pipe if pipe is not None else self._load()
+        logger.info("temporary files in %s (removed when the page stops)", self.root)
 
     def _load(self) -> AnimatePipeline:
         c = self.config
@@ -114,7 +115,11 @@ class DemoEngine:
                 f"{name} is {size / 2**20:.1f} MB, above the upload limit of {self.config.max_upload_bytes / 2**20:.0f} MB; "
                 "upload a smaller file (or start the page with a larger --max-upload-mb)"
             )
-        info = probe_image(path, self.config.limits)
+        try:
+            info = probe_image(path, self.config.limits)
+        except InputError as exc:
+            # Name the file as the user knows it, not by the server's copy.
+            raise InputError(str(exc).replace(f"image {path}", name).replace(str(path), name)) from None
         kept = session.folder / f"input{suffix}"
         shutil.copyfile(path, kept)
         session.image_path, session.image_label, session.source_size = kept, name, info.size
@@ -130,6 +135,7 @@ class DemoEngine:
     # ---- the steps ---------------------------------------------------------------------
     def scene(self, session: Session, prompt: str) -> Scene:
         """Step 1, as `maskmotion plan --box ... --object ... --point ...` makes it."""
+        _has_image(session)
         boxes, objects, points = session.hints()
         if not boxes:
             raise InputError("no object has a box yet: pick 'box' and click two opposite corners of an object")
@@ -144,6 +150,7 @@ class DemoEngine:
 
     def motion(self, session: Session, prompt: str, seed: int):
         """Step 2: the mask trajectory (stage 1 for objects not in drag mode)."""
+        _has_image(session)
         scene = self.scene(session, _required(prompt))
         with self.lock:
             result = self.pipe.motion(
@@ -196,10 +203,15 @@ class DemoEngine:
         return run
 
 
+def _has_image(session: Session) -> None:
+    if session.image_path is None:
+        raise InputError("load an image first: upload one or pick an example")
+
+
 def _names_prompt(session: Session) -> str:
     # Masks need no prompt; the plan still wants one, so a neutral sentence stands in
     # until the user writes theirs (Plan and Render require it).
-    return "; ".join(o.name for o in session.boxed()) + " stay still"
+    return ", ".join(f"the {o.name} stays still" for o in session.boxed()) + "."
 
 
 def _required(prompt: str) -> str:
