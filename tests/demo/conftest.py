@@ -2,14 +2,13 @@
 
 import pytest
 
-pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
-
-from demo_server import start_server, stop_server  # noqa: E402
+from demo_server import start_server, stop_server
 
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
     """`maskmotion demo` on a free port, stopped after the module's tests."""
+    pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
     server = start_server(tmp_path_factory.mktemp("demo") / "server.log")
     yield server
     if server.process.poll() is None:

@@ -112,7 +112,7 @@ class DemoEngine:
         size = path.stat().st_size
         if size > self.config.max_upload_bytes:
             raise InputError(
-                f"{name} is {size / 2**20:.1f} MB, above the upload limit of {self.config.max_upload_bytes / 2**20:.0f} MB; "
+                f"{name} is {_size(size)}, above the upload limit of {_size(self.config.max_upload_bytes)}; "
                 "upload a smaller file (or start the page with a larger --max-upload-mb)"
             )
         try:
@@ -201,6 +201,10 @@ class DemoEngine:
         run = session.folder / f"run-{session.runs}"
         run.mkdir()
         return run
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:.1f} MB" if n >= 2**20 else f"{n / 2**10:.1f} kB"
 
 
 def _has_image(session: Session) -> None:
