@@ -6,7 +6,6 @@ redraws; a bad input shows as one line in the status box, never as a stack trace
 # No `from __future__ import annotations`: gradio reads the events' annotations
 # (gr.SelectData) at run time.
 import functools
-import logging
 import os
 from typing import Any, Callable
 
@@ -22,7 +21,6 @@ from .engine import IMAGE_SUFFIXES, DemoEngine  # noqa: E402
 from .examples import Example, load_examples  # noqa: E402
 from .state import ObjectPath, Session, mask_centre, paths_from_trajectory  # noqa: E402
 
-logger = logging.getLogger(__name__)
 
 MODES = ("box", "point on object", "point off object", "path: add points", "path: move point")
 #: How near (screen pixels) a click must be to a path's dot to pick it up.
