@@ -68,7 +68,7 @@ class Page:
         self.page, self.shots = page, shots
 
     def status(self) -> str:
-        return self.page.inner_text("#status")
+        return self.page.inner_text('#status [data-testid="markdown"]')
 
     def wait_status(self, text: str, timeout: float = 60, before: str | None = None) -> str:
         """Wait until the status shows ``text`` (or a problem); ``before``: a status that
@@ -77,8 +77,12 @@ class Page:
 
         try:
             self.page.wait_for_function(
-                "([t, b]) => { const s = document.querySelector('#status').innerText;"
-                " return (b === null || !s.includes(b)) && (s.includes(t) || s.includes('Problem:')); }",
+                "([t, b]) => { const root = document.querySelector('#status');"
+                # While an event runs, gradio's tracker shows over the status: wait it out.
+                " const busy = root.querySelector('[data-testid=\"status-tracker\"]');"
+                " if (busy && !busy.classList.contains('hide')) return false;"
+                " const s = root.querySelector('[data-testid=\"markdown\"]').innerText;"
+                " return (b === null || s !== b) && (s.includes(t) || s.includes('Problem:')); }",
                 arg=[text, before], timeout=timeout * 1000,
             )  # fmt: skip
         except PlaywrightTimeout:

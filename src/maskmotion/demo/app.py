@@ -282,18 +282,21 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
         out = v.outputs()
         quick = {"show_progress": "hidden"}
         model = {"concurrency_id": "pipeline", "concurrency_limit": 1}
-        v.upload.upload(on_upload, [v.state, v.upload], out + [v.upload], api_name="upload", **model)
-        v.load_example.click(on_example, [v.state, v.example], out + [v.prompt], api_name="load_example", **model)
-        v.canvas.select(on_click, [v.state, v.mode, v.prompt], out, **model)
+        v.upload.upload(on_upload, [v.state, v.upload], out + [v.upload], api_name="upload", show_progress_on=[v.status], **model)
+        v.load_example.click(on_example, [v.state, v.example], out + [v.prompt], api_name="load_example",
+                             show_progress_on=[v.status], **model)  # fmt: skip
+        v.canvas.select(on_click, [v.state, v.mode, v.prompt], out, show_progress_on=[v.status], **model)
         v.add.click(on_add, [v.state], out, **quick)
-        v.remove.click(on_remove, [v.state, v.prompt], out, **model)
+        v.remove.click(on_remove, [v.state, v.prompt], out, show_progress_on=[v.status], **model)
         v.object_list.input(on_select, [v.state, v.object_list], out, **quick)
         v.save.click(on_save, [v.state, v.name, v.object_prompt], out, **quick)
         v.drag.input(on_drag, [v.state, v.drag], out, **quick)
         v.set_path.click(on_set_path, [v.state, v.path], out, **quick)
-        v.plan.click(on_plan, [v.state, v.prompt, v.seed], out + [v.trajectory], api_name="plan", **model)
+        # Progress shows where the result will appear, not over every component.
+        v.plan.click(on_plan, [v.state, v.prompt, v.seed], out + [v.trajectory], api_name="plan",
+                     show_progress_on=[v.status, v.trajectory], **model)  # fmt: skip
         v.render.click(on_render, [v.state, v.prompt, v.seed, v.renderer], out + [v.video, v.overlay, v.downloads],
-                       api_name="render", **model)  # fmt: skip
+                       api_name="render", show_progress_on=[v.status, v.video], **model)  # fmt: skip
     return demo
 
 
