@@ -179,6 +179,10 @@ def test_bundled_example_end_to_end(page, tmp_path, demo_server):
     print(f"full render of the bundled example from the page: {seconds:.1f} s ({status})")
     page.page.wait_for_timeout(1000)  # let the videos show their first frame
     page.shot("render")
+    # Drag mode off: the drawn path is dropped; stage 1 moves the star again from the next Plan.
+    page.page.locator("#drag input").uncheck()
+    page.wait_status("red star moves by stage 1 again")
+    assert page.value("path") == ""
 
     # 5. Download every file.
     links = page.page.locator("#downloads a[download]")
@@ -236,7 +240,9 @@ def test_bad_uploads_show_one_line(page, tmp_path):
 
     big = tmp_path / "big.png"
     Image.new("RGB", (400, 300), (10, 20, 30)).save(big)  # 120k pixels; the server allows 100k
+    before = page.status()
     page.page.set_input_files("#upload input[type=file]", str(big))
-    page.wait_status("above the limit", before=page.status())
+    page.wait_status("above the limit", before=before)
+    before = page.status()
     page.page.click("#plan")
-    page.wait_status("load an image first", before=page.status())  # the refused upload left no image behind
+    page.wait_status("load an image first", before=before)  # the refused upload left no image behind

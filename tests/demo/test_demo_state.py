@@ -79,6 +79,15 @@ def test_path_text_round_trip_and_moving_a_point(tmp_path):
     assert s.drags()["star"].points == [(10.0, 20.0), (50.0, 45.0)]
 
 
+def test_drawing_a_new_path_starts_at_the_centre(tmp_path):
+    s = Session(tmp_path, image_path=tmp_path / "x.png", source_size=(60, 80))
+    s.add_object("star").box = (0, 0, 40, 40)
+    s.current.path = ObjectPath([(20.0, 20.0), (5.0, 20.0)], [1.0, 1.0], [0.0, 0.0])  # stage 1's, not a drag
+    s.click_path_add((60, 30), centre=(19.5, 19.5))
+    s.click_path_add((95, 30), centre=(19.5, 19.5))  # clamped into the image
+    assert s.current.drag and s.current.path.points == [(19.5, 19.5), (60.0, 30.0), (79.0, 30.0)]
+
+
 def test_paths_from_a_dragged_trajectory_come_back_as_its_keyframes():
     first = np.zeros((32, 48), np.uint8)
     first[10:16, 8:14] = 1

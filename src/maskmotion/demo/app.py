@@ -196,11 +196,9 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
                 obj.path = ObjectPath.still(centre)
             obj.drag = True
             return redraw(session, f"{obj.name} is in drag mode: it follows its path, not stage 1.")
-        obj.drag = False
-        obj.path = None
-        if session.trajectory is not None:
-            obj.path = paths_from_trajectory(session.trajectory, session.source_size).get(obj.name)
-        return redraw(session, f"{obj.name} moves by stage 1 again (press Plan).")
+        # The last trajectory moved it along the drawn path; its stage-1 path shows after Plan.
+        obj.drag, obj.path = False, None
+        return redraw(session, f"{obj.name} moves by stage 1 again: press Plan to see its path.")
 
     @guarded
     def on_set_path(session: Session, text: str):
