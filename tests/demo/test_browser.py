@@ -1,7 +1,7 @@
 """The web page in a real browser: Debian's Chromium, headless, driven by Playwright.
 
-The bundled example end to end, as a user does it: upload, a box per object, names and
-prompts, Plan, move a path's end point, Render, download, and repeat the render with
+The bundled example end to end, as a user does it: upload, a box per object (one by two
+clicks, one by a mouse drag), names and prompts, Plan, drag a path's end point, Render, download, and repeat the render with
 `maskmotion render` from the downloaded files. Screenshots go to the test's folder, and
 also to $MASKMOTION_DEMO_SCREENSHOTS when set (docs/images/ for docs/demo.md).
 """
@@ -101,8 +101,8 @@ class Page:
     def mode(self, name: str) -> None:
         self.page.locator("#mode").get_by_text(name, exact=True).click()
 
-    def click_image(self, x: float, y: float, size: int = 64) -> None:
-        """Click image pixel (x, y) of a size x size image on the canvas."""
+    def _at(self, x: float, y: float, size: int = 64) -> tuple[float, float]:
+        """The screen point of image pixel (x, y) of a size x size image on the canvas."""
         img = self.page.locator("#canvas img").first
         img.scroll_into_view_if_needed()
         box = img.bounding_box()
@@ -111,7 +111,17 @@ class Page:
         r = min(box["width"] / natural_w, box["height"] / natural_h, 1.0)
         left, top = (box["width"] - natural_w * r) / 2, (box["height"] - natural_h * r) / 2
         per_pixel = natural_w * r / size
-        img.click(position={"x": left + (x + 0.5) * per_pixel, "y": top + (y + 0.5) * per_pixel})
+        return box["x"] + left + (x + 0.5) * per_pixel, box["y"] + top + (y + 0.5) * per_pixel
+
+    def click_image(self, x: float, y: float) -> None:
+        self.page.mouse.click(*self._at(x, y))
+
+    def drag_image(self, start: tuple[float, float], end: tuple[float, float]) -> None:
+        """Press the mouse button on image pixel ``start``, move, release on ``end``."""
+        self.page.mouse.move(*self._at(*start))
+        self.page.mouse.down()
+        self.page.mouse.move(*self._at(*end), steps=6)
+        self.page.mouse.up()
 
     def shot(self, name: str) -> None:
         path = self.shots / f"demo_{name}.png"
@@ -120,12 +130,16 @@ class Page:
         if target:
             shutil.copyfile(path, Path(target) / path.name)
 
-    def mark(self, name: str, box: tuple[int, int, int, int], prompt: str = "") -> None:
+    def mark(self, name: str, box: tuple[int, int, int, int], prompt: str = "", drag: bool = False) -> None:
+        """Add an object and draw its box: two clicks on opposite corners, or one drag."""
         self.page.click("#add-object")
         self.wait_status("click two opposite corners")
-        self.click_image(box[0], box[1])
-        self.wait_status("Now click the opposite corner")
-        self.click_image(box[2] - 1, box[3] - 1)
+        if drag:
+            self.drag_image(box[:2], (box[2] - 1, box[3] - 1))
+        else:
+            self.click_image(box[0], box[1])
+            self.wait_status("Now click the opposite corner")
+            self.click_image(box[2] - 1, box[3] - 1)
         self.wait_status("Masks:")
         self.fill("object-name", name)
         self.fill("object-prompt", prompt)
@@ -148,7 +162,7 @@ def test_bundled_example_end_to_end(page, tmp_path, demo_server):
     page.page.set_input_files("#upload input[type=file]", str(EXAMPLE))
     page.wait_status("Loaded crescent_and_star.png")
     page.mark("white crescent", CRESCENT_BOX)
-    page.mark("red star", STAR_BOX, STAR_PROMPT)
+    page.mark("red star", STAR_BOX, STAR_PROMPT, drag=True)
     page.fill("prompt", PROMPT)
     assert page.page.locator("#canvas img").count() == 1
     page.shot("masks")
@@ -159,11 +173,9 @@ def test_bundled_example_end_to_end(page, tmp_path, demo_server):
     planned = [tuple(float(v) for v in p.split("@")[0].split("/")[0].split(",")) for p in page.value("path").split()]
     assert len(planned) == 5 and planned[-1][0] < planned[0][0] - 10, planned  # the star slides left
 
-    # 3. Move the path's end point: the star switches to drag mode.
+    # 3. Drag the path's end point with the mouse: the star switches to drag mode.
     page.mode("path: move point")
-    page.click_image(*planned[-1])
-    page.wait_status("Now click where that point should go")
-    page.click_image(*STAR_END)
+    page.drag_image(planned[-1], STAR_END)
     page.wait_status("Path of red star edited (drag mode)")
     assert page.page.locator("#drag input").is_checked()
     edited = [tuple(float(v) for v in p.split("@")[0].split("/")[0].split(",")) for p in page.value("path").split()]

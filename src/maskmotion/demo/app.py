@@ -29,12 +29,13 @@ PICK_REACH = 14
 SESSION_TTL = 3600
 HELP = """\
 **1.** Upload an image or load an example. **2.** Mark each object: *Add object*, then with
-**Clicks: box** click two opposite corners; its mask shows at once (points on / off the object
-refine it). Name it and give it its own prompt, then *Save object*. **3.** Write the prompt
-and press **Plan**: stage 1 moves the masks, and each object's path is drawn. Move a path's
-dots (**path: move point**: click a dot, then where it goes) or draw a new one (**path: add
-points**); an edited object is in *drag mode* and follows its path. **4.** **Render**, then
-download the video, `maskmotion.trajectory.npz` and `maskmotion.plan.json`:
+**Clicks: box** drag from corner to corner (or click two opposite corners); its mask shows at
+once (points on / off the object refine it). Name it and give it its own prompt, then *Save
+object*. **3.** Write the prompt and press **Plan**: stage 1 moves the masks, and each
+object's path is drawn. Drag a path's dots to new places (**path: move point**) or draw a new
+path (**path: add points**); an edited object is in *drag mode* and follows its path.
+**4.** **Render**, then download the video, `maskmotion.trajectory.npz` and
+`maskmotion.plan.json`:
 `maskmotion render maskmotion.input.png --trajectory maskmotion.trajectory.npz --plan maskmotion.plan.json --out v.mp4`
 repeats the render."""
 
@@ -283,7 +284,9 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
         v.upload.upload(on_upload, [v.state, v.upload], out + [v.upload], api_name="upload", show_progress_on=[v.status], **model)
         v.load_example.click(on_example, [v.state, v.example], out + [v.prompt], api_name="load_example",
                              show_progress_on=[v.status], **model)  # fmt: skip
-        v.canvas.select(on_click, [v.state, v.mode, v.prompt], out, show_progress_on=[v.status], **model)
+        # "multiple": the two clicks of a drag both count, in order.
+        v.canvas.select(on_click, [v.state, v.mode, v.prompt], out, show_progress_on=[v.status], trigger_mode="multiple",
+                        **model)  # fmt: skip
         v.add.click(on_add, [v.state], out, **quick)
         v.remove.click(on_remove, [v.state, v.prompt], out, show_progress_on=[v.status], **model)
         v.object_list.input(on_select, [v.state, v.object_list], out, **quick)
@@ -301,6 +304,25 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
 # Never draw the canvas larger than its pixels: gradio maps a click to image pixels
 # assuming the picture is shown at most at its own size.
 CSS = "#canvas img { object-fit: scale-down; }"
+# A mouse drag on the canvas is two clicks, where the button went down and where it came
+# up: drag a box from corner to corner, or a path's dot to its new place. The browser
+# clicks where the button came up; this adds the click where it went down, first.
+DRAG_AS_CLICKS = """
+() => {
+  let down = null;
+  document.addEventListener("dragstart", (e) => { if (e.target.closest("#canvas")) e.preventDefault(); }, true);
+  document.addEventListener("mousedown", (e) => {
+    const img = e.target.closest("#canvas img");
+    down = img ? { x: e.clientX, y: e.clientY, img: img } : null;
+  }, true);
+  document.addEventListener("mouseup", (e) => {
+    const start = down;
+    down = null;
+    if (!start || e.target !== start.img || Math.hypot(e.clientX - start.x, e.clientY - start.y) < 5) return;
+    start.img.dispatchEvent(new MouseEvent("click", { clientX: start.x, clientY: start.y, bubbles: true }));
+  }, true);
+}
+"""
 THEME_FONTS = ["ui-sans-serif", "system-ui", "sans-serif"]
 MONO_FONTS = ["ui-monospace", "monospace"]
 
@@ -316,7 +338,7 @@ def serve(engine: DemoEngine) -> None:
     try:
         demo.launch(
             server_name=c.host, server_port=c.port, share=c.share, max_file_size=c.max_upload_bytes,
-            allowed_paths=[str(engine.root)], theme=theme, css=CSS, footer_links=["api"], quiet=False,
+            allowed_paths=[str(engine.root)], theme=theme, css=CSS, js=DRAG_AS_CLICKS, footer_links=["api"], quiet=False,
         )  # fmt: skip
     finally:
         engine.close()
