@@ -119,3 +119,14 @@ def test_uploads_are_checked_before_they_are_kept(engine, tmp_path):
     assert session.source_size == (40, 60) and session.image_path.parent == session.folder
     with pytest.raises(InputError, match="no object has a box yet"):
         engine.scene(session, "the dog jumps")
+
+
+def test_paths_without_tracks_follow_the_mask_centroids_through_hidden_frames():
+    ids = np.zeros((5, 20, 20), np.uint8)
+    for t, x in enumerate([2, 4, 6, 8, 10]):
+        ids[t, 5:9, x : x + 4] = 1
+    ids[2] = 0  # hidden in the middle frame
+    traj = MaskTrajectory(ids, [TrajectoryObject(1, "dot", "")])
+    assert traj.tracks is None
+    points = paths_from_trajectory(traj, source_size=(20, 20))["dot"].points
+    assert [x for x, _ in points] == [3.5, 5.5, 5.5, 9.5, 11.5]  # frame 2 keeps frame 1's place

@@ -264,8 +264,11 @@ def paths_from_trajectory(trajectory: MaskTrajectory, source_size: tuple[int, in
             seen = np.isfinite(c[:, 0])
             if not seen.any():
                 continue
-            # A hidden frame keeps the last place it was seen.
-            filled = np.array([c[np.nonzero(seen[: i + 1])[0][-1]] if seen[: i + 1].any() else c[seen][0] for i in range(t)])
+            # A hidden frame keeps the place it was last seen (before that, the first one).
+            filled, last = c.copy(), c[np.argmax(seen)]
+            for i in range(t):
+                last = c[i] if seen[i] else last
+                filled[i] = last
             xs, ys = filled[frames, 0], filled[frames, 1]
             scales, angles = np.ones(len(frames)), np.zeros(len(frames))
         points = [(float(x * fx), float(y * fy)) for x, y in zip(xs, ys)]
