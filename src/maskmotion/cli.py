@@ -654,10 +654,11 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
 
 
 def _run_demo(args: argparse.Namespace) -> None:
-    try:
-        import gradio  # noqa: F401
-    except ImportError:
-        raise InputError("the web page needs gradio: pip install 'maskmotion[demo]'") from None
+    import importlib.util
+
+    # Found, not imported: gradio reads where to keep its files when it is first imported.
+    if importlib.util.find_spec("gradio") is None:
+        raise InputError("the web page needs gradio: pip install 'maskmotion[demo]'")
     from .demo import DemoConfig, serve
 
     if not 0 < args.port < 65536:

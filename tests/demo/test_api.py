@@ -22,9 +22,9 @@ def _path(value) -> str:
     return value["video"] if isinstance(value, dict) else value
 
 
-def test_example_plan_render_through_the_api(demo_server):
+def test_example_plan_render_through_the_api(demo_server, tmp_path):
     gradio_client = pytest.importorskip("gradio_client")
-    client = gradio_client.Client(demo_server.url, verbose=False)
+    client = gradio_client.Client(demo_server.url, verbose=False, download_files=str(tmp_path))  # not /tmp/gradio
 
     loaded = client.predict("crescent and star (bundled example)", api_name="/load_example")
     assert "Masks: white crescent, red star" in loaded[-2]  # status, then the prompt

@@ -8,14 +8,20 @@ draws and where clicks land), `engine` (the pipeline steps and files), `examples
 `app` (layout and events).
 """
 
+import os
+
 from .engine import DemoConfig, DemoEngine
 
 
 def serve(config: DemoConfig) -> None:
     """Load the pipeline, then serve the page until interrupted."""
-    from .app import serve as serve_app  # gradio loads only when the page is served
+    engine = DemoEngine(config)
+    # gradio keeps uploads and the files it serves under GRADIO_TEMP_DIR, read once when it
+    # is imported: point it into the engine's folder, removed when the page stops.
+    os.environ["GRADIO_TEMP_DIR"] = str(engine.root / "gradio")
+    from .app import serve as serve_app  # noqa: PLC0415 - gradio is imported only now, on purpose
 
-    serve_app(DemoEngine(config))
+    serve_app(engine)
 
 
 __all__ = ["DemoConfig", "DemoEngine", "serve"]

@@ -330,8 +330,6 @@ MONO_FONTS = ["ui-monospace", "monospace"]
 def serve(engine: DemoEngine) -> None:
     """Build the page and serve it until interrupted; the engine's files go with it."""
     c = engine.config
-    # Uploads and the files gradio serves go to the engine's folder, removed on exit.
-    os.environ["GRADIO_TEMP_DIR"] = str(engine.root / "gradio")
     demo = build_demo(engine)
     demo.queue(max_size=c.queue_size, default_concurrency_limit=1)
     theme = gr.themes.Default(font=THEME_FONTS, font_mono=MONO_FONTS)  # local fonts: no font download
