@@ -628,9 +628,60 @@ def _run_bench(args: argparse.Namespace) -> None:
         logger.info("report: %s", Path(args.out) / "report.html")
 
 
+# ---- demo ----------------------------------------------------------------------------------
+def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="serve the web page: upload, mark objects, plan, edit paths, render, download",
+        description="Serve the web page (needs the demo extra: pip install 'maskmotion[demo]'). "
+        "It loads the model once and runs one job at a time; see docs/demo.md.",
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=7860, help="port (default 7860)")
+    p.add_argument("--share", choices=["off", "on"], default="off", help="on: a public gradio.live link (default off)")
+    p.add_argument("--model", default="default", metavar="NAME_OR_PATH", help="bundled model name or folder (default: default)")
+    p.add_argument("--backbone", choices=BACKBONE_CHOICES, default="small", help="small (default), wan or animatediff (with --weights)")
+    p.add_argument("--weights", type=Path, metavar="PATH", help="weights folder of --backbone wan/animatediff")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text model (default: bundled MiniLM)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default auto: a GPU if there is one")
+    p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
+                   help="precision of --backbone wan/animatediff models (default auto)")
+    _add_max_pixels(p)
+    p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MB (default 50)")
+    p.add_argument("--queue", type=int, default=8, help="jobs that may wait for the one running (default 8)")
+    p.set_defaults(run=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> None:
+    import importlib.util
+
+    # Found, not imported: gradio reads where to keep its files when it is first imported.
+    if importlib.util.find_spec("gradio") is None:
+        raise InputError("the web page needs gradio: pip install 'maskmotion[demo]'")
+    from .demo import DemoConfig, serve
+
+    if not 0 < args.port < 65536:
+        raise InputError(f"--port must be from 1 to 65535, got {args.port}")
+    if args.max_upload_mb <= 0 or args.queue < 1:
+        raise InputError("--max-upload-mb must be positive and --queue at least 1")
+    if getattr(args, "max_pixels", None) is not None and args.max_pixels < 256:
+        raise InputError(f"--max-pixels must be at least 256 (16x16), got {args.max_pixels}")
+    _check_backbone(args)
+    device = _device(args.device)
+    _quiet_libraries()
+    serve(DemoConfig(
+        host=args.host, port=args.port, share=args.share == "on", model=args.model, backbone=args.backbone,
+        weights=None if args.weights is None else str(args.weights), text_model=args.text_model, device=device,
+        limits=_image_limits(args), max_upload_bytes=int(args.max_upload_mb * 2**20), queue_size=args.queue,
+        dtype=None if args.dtype == "auto" else args.dtype,
+    ))  # fmt: skip
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_animate,
     _add_bench,
+    _add_demo,
     _add_export,
     _add_plan,
     _add_render,
