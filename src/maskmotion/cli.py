@@ -628,11 +628,64 @@ def _run_bench(args: argparse.Namespace) -> None:
         logger.info("report: %s", Path(args.out) / "report.html")
 
 
+# ---- prepare -------------------------------------------------------------------------------
+def _add_prepare(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "prepare",
+        parents=[common],
+        help="turn real clips into training shards (windows, objects, tracks, filters, prompts)",
+        description="Cut clips into windows, find the objects of each window's first frame (SA-V masklets, "
+        "else moving regions), track them, filter, write prompts and WebDataset shards plus stats.json and "
+        "stats.html (docs/data.md). Rerunning with the same --out resumes, skipping finished clips.",
+    )
+    p.add_argument("source", type=Path, help="a folder of videos (captions as NAME.txt beside them), a .csv/.jsonl "
+                   "list of video, caption[, objects, motion_prompt], or an SA-V folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if it exists)")
+    p.add_argument("--frames", type=int, default=16, help="frames per window (default 16)")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second of a window (default 8)")
+    p.add_argument("--height", type=int, default=64, help="output height in pixels (default 64)")
+    p.add_argument("--width", type=int, default=64, help="output width in pixels (default 64)")
+    p.add_argument("--stride-seconds", type=float, default=0.0, help="seconds between window starts (default: back to back)")
+    p.add_argument("--max-windows", type=int, default=0, help="windows per clip at most (default: all that fit)")
+    p.add_argument("--layout", choices=["auto", "folder", "list", "sav"], default="auto", help="how to read SOURCE (default auto)")
+    p.add_argument("--annotations", choices=["manual", "auto", "any"], default="manual", help="SA-V masklet files to use (default manual)")
+    p.add_argument("--planner", choices=["rules", "llm"], default="rules",
+                   help="writes the prompts a caption list leaves out (llm: $MASKMOTION_LLM_BASE_URL and _MODEL)")
+    p.add_argument("--llm-url", default=None, help="OpenAI-compatible endpoint for --planner llm")
+    p.add_argument("--llm-model", default=None, help="model name for --planner llm")
+    p.add_argument("--max-objects", type=int, default=8, help="windows with more objects are dropped (default 8)")
+    p.add_argument("--min-object-area", type=float, default=0.002, help="objects below this share of the frame are left out")
+    p.add_argument("--min-motion", type=float, default=0.01, help="windows whose objects move less (share of the diagonal) are static")
+    p.add_argument("--clips-per-shard", type=int, default=64, help="clips packed into one shard (default 64)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="local: this process (default); ray: Ray Data")
+    p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto); default a local Ray instance")
+    p.add_argument("--workers", type=int, default=1, help="Ray workers (CPUs) of a local instance (default 1)")
+    p.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from .data.video import FilterConfig
+    from .prepare import PrepareOptions, prepare
+
+    filters = FilterConfig(max_objects=args.max_objects, min_object_area=args.min_object_area, min_motion=args.min_motion)
+    options = PrepareOptions(
+        frames=args.frames, fps=args.fps, height=args.height, width=args.width, stride_seconds=args.stride_seconds,
+        max_windows=args.max_windows, layout=args.layout, annotations=args.annotations, planner=args.planner,
+        llm_url=args.llm_url, llm_model=args.llm_model, clips_per_shard=args.clips_per_shard, filters=filters,
+    )  # fmt: skip
+    stats = prepare(args.source, args.out, options, engine=args.engine, address=args.address, workers=args.workers,
+                    progress=not args.quiet)  # fmt: skip
+    dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items() if v) or "none"
+    print(f"{stats['samples']} samples from {stats['clips']} clips in {args.out / 'shards'}; dropped windows: {dropped}")
+    logger.info("report: %s", args.out / "stats.html")
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_animate,
     _add_bench,
     _add_export,
     _add_plan,
+    _add_prepare,
     _add_render,
     _add_sprites,
     _add_train,

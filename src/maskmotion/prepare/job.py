@@ -85,9 +85,9 @@ def _check_or_write_manifest(out: Path, clips: list[Clip], options: PrepareOptio
         saved = read_json_file(path, InputError)
         for field in ("options", "clips_per_shard", "clips"):
             if saved.get(field) != manifest[field]:
-                what = "clip list" if field == "clips" else "options" if field == "options" else "--clips-per-shard"
+                what = {"clips": "another clip list", "options": "other options", "clips_per_shard": "another --clips-per-shard"}
                 raise InputError(
-                    f"{out} was prepared with another {what}; use a new output folder, or the same inputs to resume"
+                    f"{out} was prepared with {what[field]}; use a new output folder, or the same inputs to resume"
                 )
         return
     write_text_atomic(path, json.dumps(manifest, indent=1) + "\n")

@@ -10,7 +10,8 @@ local prompts). Task options (`BackboneTaskOptions`):
   diffusers pipeline folder, the folder is made from it first (`backbone_from_base`:
   both stages = the base model, input widened with zero weights, stage 2's masked
   layers with zero output projections) at ``frames`` x ``height`` x ``width``.
-- Data: the sprites world's train split at the weights folder's clip size. The VAE
+- Data: the sprites world's train split at the weights folder's clip size, or with
+  ``data = "shards:PATH/*.tar"`` the samples of ``maskmotion prepare`` (docs/data.md). The VAE
   latents and text states of each scene are computed once and cached on disk
   (``cache_dir``, by default ``<out_dir>/cache``; one safetensors file per scene, written
   atomically) under a key made of everything they depend on: the stage, the world's
@@ -97,6 +98,11 @@ class BackboneTaskOptions:
     """Device of the VAE and text encoder on cache misses (auto: the GPU if there is one)."""
     gradient_checkpointing: bool = False
     seed: int = 0
+    data: str = ""
+    """Training data: "" = the sprites world; ``"shards:PATH/*.tar"`` = clips made by
+    ``maskmotion prepare`` at the weights folder's frames x height x width."""
+    shuffle_buffer: int = 1000
+    """Samples held by the shuffle buffer when reading shards (0: file order)."""
 
 
 class BackboneTask(_SceneTask):
@@ -122,6 +128,7 @@ class BackboneTask(_SceneTask):
         c = self.config
         self.sprites = SpritesConfig(height=c.height, width=c.width, num_frames=c.frames)
         self.seeds = seeds_for("train", opts.train_scenes)
+        self.use_shards(opts.data, opts.shuffle_buffer, (c.frames, c.height, c.width))
         vae_config = json.loads((self.weights / "vae" / "config.json").read_text())
         self.vae_config = SimpleNamespace(**vae_config)
         scheduler_class = self.kind.component_classes()["scheduler"]
@@ -153,7 +160,7 @@ class BackboneTask(_SceneTask):
             return None
         c = self.config
         key = json.dumps(
-            [self.name, self.kind.name, self.sprites.fingerprint(), c.text_max_length, self.opts.cache_dtype,
+            [self.name, self.kind.name, self.data_fingerprint(), c.text_max_length, self.opts.cache_dtype,
              [_fingerprint(self.weights / name) for name in ("vae", "text_encoder", "tokenizer")], CACHE_VERSION],
         )  # fmt: skip
         return Path(self.opts.cache_dir) / f"{self.name}-{c.backbone}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"

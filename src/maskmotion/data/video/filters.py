@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 
 from ...errors import InputError
+from ...trajectory import MAX_OBJECTS
 
 #: Every reason a window is dropped, in the order the checks run.
 REASONS = (
@@ -32,7 +33,7 @@ class FilterConfig:
 
     min_object_area: float = 0.002
     """Objects covering less of the first frame are left out (not the window)."""
-    max_objects: int = 8
+    max_objects: int = MAX_OBJECTS
     lost_ratio: float = 0.15
     """An object whose area falls below this fraction of its first-frame area is lost."""
     swap_overlap: float = 0.5
@@ -55,8 +56,8 @@ class FilterConfig:
             raise InputError(f"cut_correlation must lie in [-1, 1], got {self.cut_correlation}")
         if self.cut_jump <= 1.0:
             raise InputError(f"cut_jump must be more than 1, got {self.cut_jump}")
-        if self.max_objects < 1:
-            raise InputError(f"max_objects must be at least 1, got {self.max_objects}")
+        if not 1 <= self.max_objects <= MAX_OBJECTS:
+            raise InputError(f"max_objects must be from 1 to {MAX_OBJECTS} (a trajectory's limit), got {self.max_objects}")
 
 
 #: Least thumbnail change (fraction of the grey range) that a jump can call a cut. On

@@ -125,6 +125,15 @@ class ShardSample:
         return [o.prompt for o in self.trajectory.objects]
 
 
+@dataclass
+class SamplePrompts:
+    """A sample's prompts alone, read from its JSON (for encoding text without video)."""
+
+    global_prompt: str
+    motion_prompt: str
+    local_prompts: list[str]
+
+
 def decode_sample(sample: dict[str, Any], where: str = "sample") -> ShardSample:
     """A `ShardSample` from a sample's member bytes (errors name ``where``)."""
     missing = [m for m in MEMBERS if m not in sample]
@@ -226,6 +235,20 @@ class ShardSet:
                 f.seek(offset)
                 out[ext] = f.read(size)
         return out
+
+    def meta(self, index: int) -> dict[str, Any]:
+        """Sample ``index``'s JSON (prompts, source, stats) without decoding its video."""
+        entry = self.entries[index]
+        for ext, offset, size in entry.members:
+            if ext == "json":
+                with open(self.paths[entry.shard], "rb") as f:
+                    f.seek(offset)
+                    return parse_json(f.read(size), f"{self.paths[entry.shard]}:{entry.key}.json", InputError)
+        raise InputError(f"{self.paths[entry.shard]}: sample {entry.key} has no .json; remake the shard with maskmotion prepare")
+
+    def prompts(self, index: int) -> "SamplePrompts":
+        meta = self.meta(index)
+        return SamplePrompts(meta["global_prompt"], meta["motion_prompt"], [o["prompt"] for o in meta["objects"]])
 
     def sample(self, index: int) -> ShardSample:
         entry = self.entries[index]
