@@ -124,10 +124,13 @@ def read_frames(path: str | os.PathLike, indices: list[int], size: tuple[int, in
 
 
 def resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
-    """(..., H, W) uint8 ids resized to ``size`` by nearest neighbour."""
-    flat = ids.reshape(-1, *ids.shape[-2:])
-    out = np.stack([cv2.resize(f, (size[1], size[0]), interpolation=cv2.INTER_NEAREST) for f in flat])
-    return out.reshape(*ids.shape[:-2], *size)
+    """(..., H, W) ids resized to ``size`` by nearest neighbour at pixel centres (target
+    pixel i samples source floor((i + 0.5) * H / size), as `MaskTrajectory.resize`
+    does): a mask resized in two steps lands where one step puts it."""
+    h, w = ids.shape[-2:]
+    rows = np.minimum(((np.arange(size[0]) + 0.5) * h / size[0]).astype(np.int64), h - 1)
+    cols = np.minimum(((np.arange(size[1]) + 0.5) * w / size[1]).astype(np.int64), w - 1)
+    return np.ascontiguousarray(ids[..., rows, :][..., cols])
 
 
 def crop_resize_ids(ids: np.ndarray, size: tuple[int, int]) -> np.ndarray:
