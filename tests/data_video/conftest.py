@@ -63,3 +63,17 @@ def sav_folder(tmp_path_factory) -> tuple[Path, np.ndarray]:
         maps[k][(ys - (70 + 2 * k)) ** 2 + (xs - 120) ** 2 < 18**2] = 2
     write_masklets(root / "sav_000001_manual.json", "sav_000001", maps, video_frame_count=48)
     return root.parent.parent, maps
+
+
+#: The clip size of the tiny Wan config the training tests use (tests/backbones).
+TINY = dict(frames=5, fps=8, height=32, width=32)
+
+
+@pytest.fixture(scope="session")
+def prepared(clip_folder, tmp_path_factory) -> Path:
+    """The clip folder prepared once at the tiny Wan size, one clip per shard."""
+    from maskmotion.prepare import PrepareOptions, prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "out"
+    prepare(clip_folder, out, PrepareOptions(**TINY, max_windows=4, clips_per_shard=1), progress=False)
+    return out
