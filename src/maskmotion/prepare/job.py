@@ -59,8 +59,9 @@ def prepare(
     _check_or_write_manifest(out, clips, options)
     todo = [c for c in clips if not (parts / f"{c.key}.json").is_file()]
     logger.info("%d clips, %d to do", len(clips), len(todo))
-    t0 = time.perf_counter()
+    # Ray's start (run_on_ray connects before it returns) is left out of the clip loop's time.
     results = _run_local(todo, options) if engine == "local" else _run_ray(todo, options, address, workers)
+    t0 = time.perf_counter()
     for result in tqdm(results, total=len(todo), desc="clips", unit="clip", disable=not progress or not todo):
         if result.samples:
             write_bytes_atomic(parts / f"{result.key}.tar", result.tar_bytes())

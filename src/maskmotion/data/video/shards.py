@@ -43,7 +43,8 @@ def encode_sample(key: str, frames: np.ndarray, trajectory: MaskTrajectory, meta
     if "." in key:
         raise ValueError(f"sample key {key!r} holds a dot; WebDataset splits keys at the first dot")
     with tempfile.TemporaryDirectory(prefix="maskmotion-sample-") as tmp:
-        write_video(Path(tmp) / "frames.mp4", frames, fps=trajectory.fps, crf=crf)
+        # Deterministic encoding: a rerun, another engine or another worker writes the same bytes.
+        write_video(Path(tmp) / "frames.mp4", frames, fps=trajectory.fps, crf=crf, deterministic=True)
         trajectory.save(Path(tmp) / "trajectory.npz")
         video = (Path(tmp) / "frames.mp4").read_bytes()
         npz = (Path(tmp) / "trajectory.npz").read_bytes()
