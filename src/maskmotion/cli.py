@@ -680,6 +680,32 @@ def _run_prepare(args: argparse.Namespace) -> None:
     logger.info("report: %s", args.out / "stats.html")
 
 
+def _add_sav_suite(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "sav-suite",
+        parents=[common],
+        help="turn an SA-V-style folder and a prompt list (e.g. SA-V-128) into a benchmark suite",
+        description="Write suite.jsonl (for maskmotion bench --suite) with each listed video's first frame, its "
+        "first-frame masklets as the masks, and the clip and masklet trajectory as references (docs/data.md).",
+    )
+    p.add_argument("source", type=Path, help="folder with <id>.mp4 beside <id>_manual.json")
+    p.add_argument("--prompts", type=Path, required=True, help=".jsonl/.csv: id, prompt[, motion_prompt, objects]")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--frames", type=int, default=16, help="frames per case (default 16)")
+    p.add_argument("--fps", type=float, default=6.0, help="frames per second (default 6: every frame has masklets)")
+    p.add_argument("--max-side", type=int, default=512, help="longest side in pixels (default 512)")
+    p.set_defaults(run=_run_sav_suite)
+
+
+def _run_sav_suite(args: argparse.Namespace) -> None:
+    from .bench import sav_suite
+
+    if args.frames < 2 or not args.fps > 0 or args.max_side < 16:
+        raise InputError("--frames must be at least 2, --fps positive and --max-side at least 16")
+    manifest = sav_suite(args.source, args.prompts, args.out, frames=args.frames, fps=args.fps, max_side=args.max_side)
+    print(manifest)
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_animate,
     _add_bench,
@@ -687,6 +713,7 @@ COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser
     _add_plan,
     _add_prepare,
     _add_render,
+    _add_sav_suite,
     _add_sprites,
     _add_train,
 )
