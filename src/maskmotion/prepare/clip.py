@@ -7,7 +7,9 @@ local loop and Ray workers run the very same code and write the very same bytes.
 from __future__ import annotations
 
 import logging
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -37,9 +39,6 @@ class ClipResult:
 
     def tar_bytes(self) -> bytes:
         """The samples as one tar (the clip's part file), byte for byte reproducible."""
-        import tempfile
-        from pathlib import Path
-
         with tempfile.TemporaryDirectory(prefix="maskmotion-part-") as tmp:
             return write_tar(Path(tmp) / "part.tar", self.samples).read_bytes()
 

@@ -21,6 +21,9 @@ from .options import PrepareOptions
 
 logger = logging.getLogger(__name__)
 
+#: Most Ray Data blocks (groups of clips scheduled together) a run is split into.
+MAX_BLOCKS = 10_000
+
 
 def _process_row(row: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
     """One clip on a Ray worker: ``{"clip": json}`` -> ``{"key", "tar", "record"}``."""
@@ -45,7 +48,10 @@ def run_on_ray(clips: list[Clip], options: PrepareOptions, address: str | None, 
             ray.init(num_cpus=workers, **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver shows its own bar over clips
-    ds = ray.data.from_items([{"clip": json.dumps(c.to_json())} for c in clips], override_num_blocks=len(clips))
+    # One clip per block while that keeps the block count sane: a block's results come
+    # back when all its clips are done, so small blocks lose less to a kill.
+    blocks = min(len(clips), MAX_BLOCKS)
+    ds = ray.data.from_items([{"clip": json.dumps(c.to_json())} for c in clips], override_num_blocks=blocks)
     ds = ds.map(_process_row, fn_kwargs={"options": options.to_json()}, num_cpus=1,
                 compute=ray.data.TaskPoolStrategy(size=workers))  # fmt: skip
     return _results(ds, ray if started else None)
