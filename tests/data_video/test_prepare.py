@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import TINY
+from clip_testing import TINY
 
 from maskmotion.cli import main
 from maskmotion.data.video import REASONS, FilterConfig, ShardSet, list_clips

@@ -8,7 +8,7 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from conftest import TINY
+from clip_testing import TINY
 
 from maskmotion.data.video import ShardSet
 from maskmotion.prepare import PrepareOptions, prepare

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import TINY
+from clip_testing import TINY
 
 from maskmotion.prepare import PrepareOptions, prepare
 

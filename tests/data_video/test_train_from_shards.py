@@ -83,3 +83,27 @@ def test_the_small_ttm_tasks_train_from_shards(task, extra, clip_folder, tmp_pat
     summary = train(cfg)
     assert summary["step"] == 2 and 0 < summary["loss"] < 10
     assert (root / "run" / "final" / "model" / "config.json").is_file()
+
+
+def test_latents_stored_in_the_shards_are_read_instead_of_encoding(wan_weights, clip_folder, tmp_path):
+    from clip_testing import TINY
+
+    from maskmotion.prepare import PrepareOptions, prepare
+
+    options = PrepareOptions(**TINY, max_windows=2, latents=str(wan_weights))
+    prepare(clip_folder, tmp_path / "data", options, progress=False)
+    data = f"shards:{tmp_path}/data/shards/*.tar"
+    stored = get_task("backbone-stage2", dict(backbone="wan", weights=str(wan_weights), data=data, cache_dir=""))
+    assert stored.shards.member(0, "stage1.safetensors") is not None
+    batch = stored.batch(0, 0, 1, 2)
+    assert stored.encodes == 0 and stored._encoders is None  # the VAE never loaded for the samples
+    # Another dtype is another key: those tensors are encoded, and agree to bf16 precision.
+    fresh = get_task("backbone-stage2", dict(backbone="wan", weights=str(wan_weights), data=data, cache_dir="",
+                                             cache_dtype="float32"))  # fmt: skip
+    again = fresh.batch(0, 0, 1, 2)
+    assert fresh.encodes == 2
+    for name in ("x0", "cond", "target"):
+        assert torch.allclose(batch[name], again[name], rtol=2e-2, atol=2e-2), name
+    assert torch.equal(batch["ids"], again["ids"])
+    summary = train(config(tmp_path / "run", wan_weights, tmp_path / "data", steps=2))
+    assert summary["step"] == 2

@@ -23,6 +23,7 @@ from ..plan import ObjectRequest, make_planner, plan_scene
 from ..track import MaskTracker
 from ..trajectory import MaskTrajectory, TrajectoryObject
 from ..video import VideoError
+from .latents import add_latents, latents_meta
 from .objects import ids_from_masks, masklet_masks, moving_regions, select_masklets
 from .options import PrepareOptions
 
@@ -85,7 +86,12 @@ def process_clip(clip: Clip, options: PrepareOptions) -> ClipResult:
                        "objects_from": "masklets" if masklets else "flow"},
             "window": k, "fps": options.fps, "size": list(out_ids.shape), "stats": stats,
         }  # fmt: skip
-        samples.append(encode_sample(f"{clip.key}_w{k:03d}", out_frames, trajectory, meta, crf=options.crf))
+        if options.latents:
+            meta["latents"] = latents_meta(options.latents, options.latents_dtype, options.latents_device)
+        sample = encode_sample(f"{clip.key}_w{k:03d}", out_frames, trajectory, meta, crf=options.crf)
+        if options.latents:
+            sample = add_latents(sample, options.latents, options.latents_dtype, options.latents_device)
+        samples.append(sample)
         windows_stats.append(stats)
     return ClipResult(clip.key, samples, {"key": clip.key, "windows": windows_stats, "dropped": dropped})
 

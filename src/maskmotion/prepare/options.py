@@ -34,6 +34,11 @@ class PrepareOptions:
     llm_url: str | None = None
     llm_model: str | None = None
     clips_per_shard: int = 64
+    latents: str = ""
+    """A backbone weights folder: store each sample's VAE latents and text states for
+    backbone-stage1/2 (members ``stage1.safetensors``, ``stage2.safetensors``)."""
+    latents_dtype: str = "bfloat16"
+    latents_device: str = "cpu"
     crf: int = 12
     filters: FilterConfig = field(default_factory=FilterConfig)
 
@@ -50,6 +55,8 @@ class PrepareOptions:
             raise InputError("--stride-seconds and --max-windows must be 0 or more")
         if self.clips_per_shard < 1:
             raise InputError(f"--clips-per-shard must be at least 1, got {self.clips_per_shard}")
+        if self.latents_dtype not in ("float32", "bfloat16", "float16"):
+            raise InputError(f"--latents-dtype must be float32, bfloat16 or float16, got {self.latents_dtype!r}")
         if self.planner not in PLANNERS:
             raise InputError(f"--planner must be one of {', '.join(PLANNERS)}, got {self.planner!r}")
 
@@ -60,4 +67,5 @@ class PrepareOptions:
         """The fields that change what a clip's samples hold (not how they are grouped)."""
         data = self.to_json()
         data.pop("clips_per_shard")
+        data.pop("latents_device")
         return data

@@ -237,6 +237,16 @@ class ShardSet:
                 out[ext] = f.read(size)
         return out
 
+    def member(self, index: int, ext: str) -> bytes | None:
+        """One member of sample ``index`` (``"mp4"``, ``"stage2.safetensors"``...), or None."""
+        entry = self.entries[index]
+        for name, offset, size in entry.members:
+            if name == ext:
+                with open(self.paths[entry.shard], "rb") as f:
+                    f.seek(offset)
+                    return f.read(size)
+        return None
+
     def meta(self, index: int) -> dict[str, Any]:
         """Sample ``index``'s JSON (prompts, source, stats) without decoding its video."""
         entry = self.entries[index]
