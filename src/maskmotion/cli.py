@@ -664,7 +664,8 @@ def _add_prepare(sub: argparse._SubParsersAction, common: argparse.ArgumentParse
     p.add_argument("--latents-device", default="cpu", help="device that encodes them (default cpu)")
     p.add_argument("--engine", choices=["local", "ray"], default="local", help="local: this process (default); ray: Ray Data")
     p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto); default a local Ray instance")
-    p.add_argument("--workers", type=int, default=1, help="Ray workers (CPUs) of a local instance (default 1)")
+    p.add_argument("--workers", type=int, default=0,
+                   help="--engine ray: clips processed at once (default 0: one per CPU of the Ray cluster or this machine)")
     p.set_defaults(run=_run_prepare)
 
 

@@ -123,3 +123,5 @@ def test_command_line(clip_folder, tmp_path, capsys):
     assert len(err) == 1 and "does not exist" in err[0]
     assert main(["prepare", str(clip_folder), "--out", str(tmp_path / "o3"), "--max-objects", "99"]) == 2
     assert "max_objects must be from 1 to" in capsys.readouterr().err
+    assert main(["prepare", str(clip_folder), "--out", str(tmp_path / "o4"), "--workers", "2"]) == 2
+    assert "needs --engine ray" in capsys.readouterr().err

@@ -39,19 +39,21 @@ FORMAT_VERSION = 1
 
 def prepare(
     source: str | os.PathLike, out: str | os.PathLike, options: PrepareOptions | None = None, engine: str = "local",
-    address: str | None = None, workers: int = 1, progress: bool = True,
+    address: str | None = None, workers: int = 0, progress: bool = True,
 ) -> dict[str, Any]:
     """Turn the clips of ``source`` into shards under ``out``; returns the stats.
 
     ``engine`` "local" runs the clips one after another in this process; "ray" runs them
-    on Ray Data (``address``: a cluster's, or None for a local instance with ``workers``
-    CPUs). Rerunning with the same ``out`` resumes.
+    on Ray Data (``address``: a cluster's, or None for a local instance), ``workers``
+    clips at a time (0: one per CPU Ray has). Rerunning with the same ``out`` resumes.
     """
     options = options or PrepareOptions()
     if engine not in ENGINES:
         raise InputError(f"--engine must be one of {', '.join(ENGINES)}, got {engine!r}")
-    if workers < 1:
-        raise InputError(f"--workers must be at least 1, got {workers}")
+    if workers < 0:
+        raise InputError(f"--workers must be 0 (one per CPU) or more, got {workers}")
+    if engine == "local" and workers > 1:
+        raise InputError(f"--workers {workers} needs --engine ray; the local engine runs one clip at a time")
     out = Path(out)
     clips = list_clips(source, options.layout, options.annotations)
     parts = out / "parts"

@@ -45,15 +45,16 @@ def run_on_ray(clips: list[Clip], options: PrepareOptions, address: str | None, 
         if address:
             ray.init(address=address, **kwargs)
         else:
-            ray.init(num_cpus=workers, **kwargs)
+            ray.init(num_cpus=workers or None, **kwargs)
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False  # the driver shows its own bar over clips
     # One clip per block while that keeps the block count sane: a block's results come
     # back when all its clips are done, so small blocks lose less to a kill.
     blocks = min(len(clips), MAX_BLOCKS)
     ds = ray.data.from_items([{"clip": json.dumps(c.to_json())} for c in clips], override_num_blocks=blocks)
-    ds = ds.map(_process_row, fn_kwargs={"options": options.to_json()}, num_cpus=1,
-                compute=ray.data.TaskPoolStrategy(size=workers))  # fmt: skip
+    # One CPU per clip; with ``workers`` 0 Ray Data runs as many at once as the cluster has CPUs.
+    compute = ray.data.TaskPoolStrategy(size=workers) if workers else None
+    ds = ds.map(_process_row, fn_kwargs={"options": options.to_json()}, num_cpus=1, compute=compute)
     return _results(ds, ray if started else None)
 
 
