@@ -72,3 +72,20 @@ def test_prepared_sav_sample_uses_the_masklets_as_the_track(sav_folder, tmp_path
             got, want = sample.ids == oid, expected == oid
             assert (got & want).sum() / (got | want).sum() > 0.85, oid
         assert [o.name for o in sample.objects] == ["object 1", "object 2"]
+
+
+def test_a_masklet_file_of_another_video_is_counted_not_fatal(sav_folder, tmp_path):
+    import shutil
+
+    from maskmotion.data.video import write_masklets
+    from maskmotion.prepare import PrepareOptions, prepare
+
+    root, maps = sav_folder
+    bad = tmp_path / "sav"
+    bad.mkdir()
+    shutil.copy(root / "sav_train" / "sav_000" / "sav_000001.mp4", bad / "sav_000002.mp4")
+    write_masklets(bad / "sav_000002_manual.json", "sav_000002", maps[:, :50, :60], video_frame_count=48)
+    stats = prepare(bad, tmp_path / "out", PrepareOptions(frames=4, fps=6, height=36, width=44), progress=False)
+    assert stats["samples"] == 0 and stats["dropped"]["unreadable"] == 1
+    record = json.loads((tmp_path / "out" / "parts" / "sav_000002.json").read_text())
+    assert "belongs to another video" in record["error"]

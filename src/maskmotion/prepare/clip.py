@@ -56,6 +56,11 @@ def process_clip(clip: Clip, options: PrepareOptions) -> ClipResult:
     try:
         info = probe_video(clip.path)
         masklets = read_masklets(clip.masklets) if clip.masklets else None
+        if masklets is not None and masklets.masklet_ids and masklets.size != (info.height, info.width):
+            raise InputError(
+                f"its masklets ({clip.masklets}) are {masklets.size[1]}x{masklets.size[0]}, the video "
+                f"{info.width}x{info.height}; the annotation belongs to another video"
+            )
         align = masklets.stride if masklets else 1
         windows = plan_windows(info, options.frames, options.fps, options.stride_seconds, options.max_windows, align)
         if not windows:
@@ -72,7 +77,11 @@ def process_clip(clip: Clip, options: PrepareOptions) -> ClipResult:
 
     planner = make_planner(options.planner, options.llm_url, options.llm_model) if clip.caption else None
     for k, (indices, frames) in enumerate(zip(windows, all_frames)):
-        reason, ids = _track_window(frames, indices, masklets, work_hw, options)
+        try:
+            reason, ids = _track_window(frames, indices, masklets, work_hw, options)
+        except InputError as exc:  # a masklet file that does not fit its video
+            logger.warning("skipping window %d of %s: %s", k, clip.path, exc)
+            reason, ids = "unreadable", None
         if reason is not None:
             drop(reason)
             continue
@@ -102,6 +111,8 @@ def _track_window(frames, indices, masklets, work_hw, options: PrepareOptions) -
     if checks.scene_cut(frames, cfg.cut_correlation, cfg.cut_jump) is not None:
         return "scene cut", None
     if masklets is not None:
+        if masklets.annotated_index(indices[0]) is None:  # past the last annotated frame
+            return "no objects", None
         first = masklet_masks(masklets, indices[0], work_hw)
         keep = select_masklets(first, cfg.min_object_area)
         if len(keep) > cfg.max_objects:
