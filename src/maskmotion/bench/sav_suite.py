@@ -78,6 +78,9 @@ def sav_suite(
         case = listed[entry.video_id]
         info = probe_video(entry.video)
         masklets = read_masklets(entry.annotation)
+        if masklets.masklet_ids and masklets.size != (info.height, info.width):
+            raise InputError(f"{entry.annotation}: masklets are {masklets.size[1]}x{masklets.size[0]}, {entry.video} is "
+                             f"{info.width}x{info.height}; the annotation belongs to another video")  # fmt: skip
         windows = plan_windows(info, frames, fps, max_windows=1, align=masklets.stride)
         if not windows:
             logger.warning("%s: shorter than %d frames at %g fps; left out", entry.video_id, frames, fps)
