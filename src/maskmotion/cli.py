@@ -678,13 +678,100 @@ def _run_demo(args: argparse.Namespace) -> None:
     ))  # fmt: skip
 
 
+# ---- prepare -------------------------------------------------------------------------------
+def _add_prepare(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "prepare",
+        parents=[common],
+        help="turn real clips into training shards (windows, objects, tracks, filters, prompts)",
+        description="Cut clips into windows, find the objects of each window's first frame (SA-V masklets, "
+        "else moving regions), track them, filter, write prompts and WebDataset shards plus stats.json and "
+        "stats.html (docs/data.md). Rerunning with the same --out resumes, skipping finished clips.",
+    )
+    p.add_argument("source", type=Path, help="a folder of videos (captions as NAME.txt beside them), a .csv/.jsonl "
+                   "list of video, caption[, objects, motion_prompt], or an SA-V folder")
+    p.add_argument("--out", type=Path, required=True, help="output folder (resumed if it exists)")
+    p.add_argument("--frames", type=int, default=16, help="frames per window (default 16)")
+    p.add_argument("--fps", type=float, default=8.0, help="frames per second of a window (default 8)")
+    p.add_argument("--height", type=int, default=64, help="output height in pixels (default 64)")
+    p.add_argument("--width", type=int, default=64, help="output width in pixels (default 64)")
+    p.add_argument("--stride-seconds", type=float, default=0.0, help="seconds between window starts (default: back to back)")
+    p.add_argument("--max-windows", type=int, default=0, help="windows per clip at most (default: all that fit)")
+    p.add_argument("--layout", choices=["auto", "folder", "list", "sav"], default="auto", help="how to read SOURCE (default auto)")
+    p.add_argument("--annotations", choices=["manual", "auto", "any"], default="manual", help="SA-V masklet files to use (default manual)")
+    p.add_argument("--planner", choices=["rules", "llm"], default="rules",
+                   help="writes the prompts a caption list leaves out (llm: $MASKMOTION_LLM_BASE_URL and _MODEL)")
+    p.add_argument("--llm-url", default=None, help="OpenAI-compatible endpoint for --planner llm")
+    p.add_argument("--llm-model", default=None, help="model name for --planner llm")
+    p.add_argument("--max-objects", type=int, default=8, help="windows with more objects are dropped (default 8)")
+    p.add_argument("--min-object-area", type=float, default=0.002, help="objects below this share of the frame are left out")
+    p.add_argument("--min-motion", type=float, default=0.01, help="windows whose objects move less (share of the diagonal) are static")
+    p.add_argument("--clips-per-shard", type=int, default=64, help="clips packed into one shard (default 64)")
+    p.add_argument("--latents", default="", metavar="WEIGHTS",
+                   help="a backbone weights folder: also store its VAE latents and text states for backbone-stage1/2")
+    p.add_argument("--latents-dtype", choices=["bfloat16", "float16", "float32"], default="bfloat16",
+                   help="dtype of stored latents; must match the task's cache_dtype (default bfloat16)")
+    p.add_argument("--latents-device", default="cpu", help="device that encodes them (default cpu)")
+    p.add_argument("--engine", choices=["local", "ray"], default="local", help="local: this process (default); ray: Ray Data")
+    p.add_argument("--address", default=None, help="Ray cluster address (e.g. auto); default a local Ray instance")
+    p.add_argument("--workers", type=int, default=0,
+                   help="--engine ray: clips processed at once (default 0: one per CPU of the Ray cluster or this machine)")
+    p.set_defaults(run=_run_prepare)
+
+
+def _run_prepare(args: argparse.Namespace) -> None:
+    from .data.video import FilterConfig
+    from .prepare import PrepareOptions, prepare
+
+    filters = FilterConfig(max_objects=args.max_objects, min_object_area=args.min_object_area, min_motion=args.min_motion)
+    options = PrepareOptions(
+        frames=args.frames, fps=args.fps, height=args.height, width=args.width, stride_seconds=args.stride_seconds,
+        max_windows=args.max_windows, layout=args.layout, annotations=args.annotations, planner=args.planner,
+        llm_url=args.llm_url, llm_model=args.llm_model, clips_per_shard=args.clips_per_shard, filters=filters,
+        latents=args.latents, latents_dtype=args.latents_dtype, latents_device=args.latents_device,
+    )  # fmt: skip
+    stats = prepare(args.source, args.out, options, engine=args.engine, address=args.address, workers=args.workers,
+                    progress=not args.quiet)  # fmt: skip
+    dropped = ", ".join(f"{k} {v}" for k, v in stats["dropped"].items() if v) or "none"
+    print(f"{stats['samples']} samples from {stats['clips']} clips in {args.out / 'shards'}; dropped windows: {dropped}")
+    logger.info("report: %s", args.out / "stats.html")
+
+
+def _add_sav_suite(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    p = sub.add_parser(
+        "sav-suite",
+        parents=[common],
+        help="turn an SA-V-style folder and a prompt list (e.g. SA-V-128) into a benchmark suite",
+        description="Write suite.jsonl (for maskmotion bench --suite) with each listed video's first frame, its "
+        "first-frame masklets as the masks, and the clip and masklet trajectory as references (docs/data.md).",
+    )
+    p.add_argument("source", type=Path, help="folder with <id>.mp4 beside <id>_manual.json")
+    p.add_argument("--prompts", type=Path, required=True, help=".jsonl/.csv: id, prompt[, motion_prompt, objects]")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+    p.add_argument("--frames", type=int, default=16, help="frames per case (default 16)")
+    p.add_argument("--fps", type=float, default=6.0, help="frames per second (default 6: every frame has masklets)")
+    p.add_argument("--max-side", type=int, default=512, help="longest side in pixels (default 512)")
+    p.set_defaults(run=_run_sav_suite)
+
+
+def _run_sav_suite(args: argparse.Namespace) -> None:
+    from .bench import sav_suite
+
+    if args.frames < 2 or not args.fps > 0 or args.max_side < 16:
+        raise InputError("--frames must be at least 2, --fps positive and --max-side at least 16")
+    manifest = sav_suite(args.source, args.prompts, args.out, frames=args.frames, fps=args.fps, max_side=args.max_side)
+    print(manifest)
+
+
 COMMANDS: Sequence[Callable[[argparse._SubParsersAction, argparse.ArgumentParser], None]] = (
     _add_animate,
     _add_bench,
     _add_demo,
     _add_export,
     _add_plan,
+    _add_prepare,
     _add_render,
+    _add_sav_suite,
     _add_sprites,
     _add_train,
 )

@@ -50,7 +50,8 @@ def write_video(
 
     ``crf`` is the H.264 quality (0 best, 51 worst); the low default keeps mask
     colours and small sprites crisp. Odd sizes are padded by one edge pixel, as
-    yuv420p needs even width and height.
+    yuv420p needs even width and height. The same frames give the same bytes in every run,
+    and across machines with the same PyAV build (see `_x264_cpu_options`).
     """
     path = Path(path)
     frames = _check_frames(frames)

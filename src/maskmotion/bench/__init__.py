@@ -3,6 +3,7 @@
 
 from .report import markdown_table, summarise
 from .runner import BenchConfig, run_bench, run_shard, score_sample
+from .sav_suite import read_prompt_list, sav_suite
 from .suite import BenchCase, load_manifest, load_suite, sprites_cases, write_sprites_manifest
 from .variants import ABLATION_VARIANTS, Variant, resolve_variant
 
@@ -16,7 +17,9 @@ __all__ = [
     "markdown_table",
     "resolve_variant",
     "run_bench",
+    "read_prompt_list",
     "run_shard",
+    "sav_suite",
     "score_sample",
     "sprites_cases",
     "summarise",

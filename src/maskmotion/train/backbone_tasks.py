@@ -10,7 +10,8 @@ local prompts). Task options (`BackboneTaskOptions`):
   diffusers pipeline folder, the folder is made from it first (`backbone_from_base`:
   both stages = the base model, input widened with zero weights, stage 2's masked
   layers with zero output projections) at ``frames`` x ``height`` x ``width``.
-- Data: the sprites world's train split at the weights folder's clip size. The VAE
+- Data: the sprites world's train split at the weights folder's clip size, or with
+  ``data = "shards:PATH/*.tar"`` the samples of ``maskmotion prepare`` (docs/data.md). The VAE
   latents and text states of each scene are computed once and cached on disk
   (``cache_dir``, by default ``<out_dir>/cache``; one safetensors file per scene, written
   atomically) under a key made of everything they depend on: the stage, the world's
@@ -42,9 +43,9 @@ from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
-import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load as load_safetensors
 from safetensors.torch import load_file, save_file
 
 from ..adapters.kinds import get_kind
@@ -56,8 +57,8 @@ from ..files import atomic_dir, atomic_path
 from ..models.inputs import concat_local_states
 from ..pipelines.backbone import CONFIG_NAME, COMPONENTS, BackboneTTM, read_backbone_config
 from ..pipelines.backbone_init import backbone_from_base
+from ..pipelines.backbone_latents import DTYPES, folder_fingerprint, latents_key, scene_latents, trim_text
 from ..text import pad_states
-from ..trajectory import PALETTE
 from ..weights import STAGES
 from .tasks import options_from_dict, register_task, resolve_cache_dir
 from .ttm_tasks import _SceneTask
@@ -97,6 +98,11 @@ class BackboneTaskOptions:
     """Device of the VAE and text encoder on cache misses (auto: the GPU if there is one)."""
     gradient_checkpointing: bool = False
     seed: int = 0
+    data: str = ""
+    """Training data: "" = the sprites world; ``"shards:PATH/*.tar"`` = clips made by
+    ``maskmotion prepare`` at the weights folder's frames x height x width."""
+    shuffle_buffer: int = 1000
+    """Samples held by the shuffle buffer when reading shards (0: file order)."""
 
 
 class BackboneTask(_SceneTask):
@@ -122,6 +128,7 @@ class BackboneTask(_SceneTask):
         c = self.config
         self.sprites = SpritesConfig(height=c.height, width=c.width, num_frames=c.frames)
         self.seeds = seeds_for("train", opts.train_scenes)
+        self.use_shards(opts.data, opts.shuffle_buffer, (c.frames, c.height, c.width))
         vae_config = json.loads((self.weights / "vae" / "config.json").read_text())
         self.vae_config = SimpleNamespace(**vae_config)
         scheduler_class = self.kind.component_classes()["scheduler"]
@@ -131,6 +138,7 @@ class BackboneTask(_SceneTask):
         self._encoders: Any = None
         self._empty: torch.Tensor | None = None
         self.cache = self._cache_folder()
+        self.latents_key = latents_key(self.weights, self.kind.name, self.config.text_max_length, opts.cache_dtype)
 
     # ---- the weights folder ------------------------------------------------------------
     def _make_weights(self) -> None:
@@ -153,8 +161,8 @@ class BackboneTask(_SceneTask):
             return None
         c = self.config
         key = json.dumps(
-            [self.name, self.kind.name, self.sprites.fingerprint(), c.text_max_length, self.opts.cache_dtype,
-             [_fingerprint(self.weights / name) for name in ("vae", "text_encoder", "tokenizer")], CACHE_VERSION],
+            [self.name, self.kind.name, self.data_fingerprint(), c.text_max_length, self.opts.cache_dtype,
+             [folder_fingerprint(self.weights / name) for name in ("vae", "text_encoder", "tokenizer")], CACHE_VERSION],
         )  # fmt: skip
         return Path(self.opts.cache_dir) / f"{self.name}-{c.backbone}-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 
@@ -170,36 +178,28 @@ class BackboneTask(_SceneTask):
         return self._encoders
 
     def _encode_scene(self, index: int) -> dict[str, torch.Tensor]:
-        """Latents and text states of one scene: x0 (C, t, h, w), cond (C, t, h, w), target
-        (C, t, h, w), text (n, D), local_k (n_k, D), ids (T, H, W), object_ids (L,)."""
-        enc = self.encoders
-        scene = self.scene(index)
-        render = PALETTE[scene.ids]  # (T, H, W, 3) the colour-mask video
-        x0 = enc.encode_image(scene.first_frame[None])[0]
-        if self.stage == 1:
-            cond, target = enc.encode_image(render[:1])[0], enc.encode_video(render[None])[0]
-            prompts = [scene.motion_prompt]
-        else:
-            cond, target = enc.encode_video(render[None])[0], enc.encode_video(scene.video[None])[0]
-            prompts = [scene.global_prompt, *scene.local_prompts]
-        states, tokens = enc.encode_text(prompts)
-        dtype = getattr(torch, self.opts.cache_dtype)
-        out = {"x0": x0, "cond": cond, "target": target, "text": self._trim(states[0], tokens[0])}
-        for k, t in enumerate(tokens[1:]):
-            out[f"local_{k}"] = t
-        out = {k: v.to(dtype).contiguous() for k, v in out.items()}
-        out["ids"] = torch.from_numpy(np.ascontiguousarray(scene.ids))
-        out["object_ids"] = torch.tensor([o.id for o in scene.objects], dtype=torch.long)
+        """Latents and text states of one scene (`scene_latents`)."""
+        out = scene_latents(self.encoders, self.scene(index), self.stage, self.opts.cache_dtype)
         self.encodes += 1
         return out
 
     def _trim(self, states: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
-        """Wan's global states are zero past the prompt: keep its tokens only (padded back in
-        `batch`); CLIP's padded states are what SD reads, so keep them all."""
-        return states[: max(1, tokens.shape[0])] if self.kind.name == "wan" else states
+        return trim_text(self.kind.name, states, tokens)
+
+    def _stored(self, index: int, member: str) -> dict[str, torch.Tensor] | None:
+        """Tensors that `maskmotion prepare --latents` stored in shard sample ``index`` for
+        these encoders (same `latents_key`), or None."""
+        if self.shards is None or self.shards.meta(index).get("latents", {}).get("key") != self.latents_key:
+            return None
+        data = self.shards.member(index, member)
+        return load_safetensors(data) if data is not None else None
 
     def scene_tensors(self, index: int) -> dict[str, torch.Tensor]:
-        """One scene's cached tensors (encoded and written on a miss)."""
+        """One scene's cached tensors: stored in the shards (`maskmotion prepare --latents`)
+        under this task's key, else from the disk cache, else encoded (and written)."""
+        stored = self._stored(index, f"stage{self.stage}.safetensors")
+        if stored is not None:
+            return stored
         path = self.cache / f"scene_{index:07d}.safetensors" if self.cache is not None else None
         if path is not None and path.is_file():
             return load_file(str(path))
@@ -212,6 +212,9 @@ class BackboneTask(_SceneTask):
 
     def empty_text(self) -> torch.Tensor:
         """(L, D) states of the empty prompt (the "no text" condition), cached like a scene."""
+        if self._empty is None:
+            stored = self._stored(0, "empty.safetensors")
+            self._empty = stored["text"] if stored is not None else None
         if self._empty is None:
             path = self.cache / "empty_prompt.safetensors" if self.cache is not None else None
             if path is not None and path.is_file():
@@ -318,22 +321,6 @@ class BackboneTask(_SceneTask):
             model.save_pretrained(tmp / STAGE_FOLDERS[self.stage])
 
 
-def _fingerprint(folder: Path) -> list[Any]:
-    """Names, sizes and head/tail hashes of a folder's files: changes when the weights do,
-    cheap even for multi-GB files, and the same for a copy of the folder."""
-    out: list[Any] = []
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        size = path.stat().st_size
-        digest = hashlib.sha1()
-        with open(path, "rb") as f:
-            digest.update(f.read(1 << 20))
-            if size > 2 << 20:
-                f.seek(-(1 << 20), os.SEEK_END)
-                digest.update(f.read())
-        out.append([str(path.relative_to(folder)), size, digest.hexdigest()])
-    return out
-
-
 def _link_or_copy(src: Path, dst: Path) -> None:
     """Hard links (big components are not duplicated on one file system), else copies."""
     if src.is_dir():
@@ -352,7 +339,7 @@ def _link_or_copy_file(src: str | Path, dst: str | Path) -> None:
 def _options(options: dict[str, Any], name: str, out_dir: str | Path | None = None) -> BackboneTaskOptions:
     opts = options_from_dict(BackboneTaskOptions, options, name)
     opts.cache_dir = str(resolve_cache_dir(opts.cache_dir, out_dir) or "")
-    if opts.cache_dtype not in ("float32", "bfloat16", "float16"):
+    if opts.cache_dtype not in DTYPES:
         raise InputError(f"task {name}: cache_dtype must be float32, bfloat16 or float16, got {opts.cache_dtype!r}")
     return opts
 

@@ -344,6 +344,11 @@ class _Loop:
     def _save(self, step: int, seconds: float) -> Path:
         t0 = time.perf_counter()
         state = {"train_seconds": seconds, "world_size": self.acc.num_processes}
+        # Tasks that stream samples (shards) say where the next step reads: a record for
+        # people and tools; the batches themselves follow from the step alone.
+        position = getattr(self.task, "data_position", None)
+        if callable(position):
+            state["data"] = position(step, self.c.batch_size)
         path = self.writer.save(
             step, self.model, self.ema, self.optimizer, self.scheduler, self.c, state
         )

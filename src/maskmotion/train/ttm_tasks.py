@@ -25,6 +25,8 @@ from ..attention import BatchTokenGroups, build_token_groups
 from ..data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_params
 from ..data.sprites.splits import seed_at, seeds_for
 from ..eval.sprites import evaluate_mask_video_model, evaluate_motion_model, evaluate_video_model, summarise_objects
+from ..data.video import ShardSet
+from ..errors import InputError
 from ..files import atomic_path
 from ..models import (
     MotionConditions, MotionDiT, VideoConditions, VideoDiT, interpolate, motion_config, sample_times, video_config,
@@ -35,6 +37,7 @@ from ..models.inputs import concat_local_states, to_model_range, video_condition
 from ..text import TextEncoder, pad_states
 from ..trajectory import PALETTE
 from ..render import flow_render
+from .shard_data import open_shards
 from .tasks import options_from_dict, register_task, resolve_cache_dir
 
 logger = logging.getLogger(__name__)
@@ -154,10 +157,20 @@ class SceneOptions:
     wording: str = "seen"
     """How the sprites prompts are worded (`SpritesConfig.wording`): "seen" (the wide
     language), "classic" (the v1-v3 language); "heldout" is for evaluation only."""
+    data: str = ""
+    """Training data: "" = the sprites world; ``"shards:PATH/*.tar"`` = clips made by
+    ``maskmotion prepare`` (their size must be ``frames`` x ``size`` x ``size``)."""
+    shuffle_buffer: int = 1000
+    """Samples held by the shuffle buffer when reading shards (0: file order)."""
 
 
 class _SceneTask:
-    """Seeds, scenes, prompts and condition dropout, shared by the stage tasks."""
+    """Seeds, scenes, prompts and condition dropout, shared by the stage tasks.
+
+    With ``data = "shards:..."`` the pool is the shards' samples instead of sprites
+    seeds: `scene` decodes a sample, `indices` follows the shards' per-epoch order."""
+
+    shards: ShardSet | None = None
 
     def __init__(self, opts: SceneOptions, name: str):
         self.opts = opts
@@ -167,6 +180,23 @@ class _SceneTask:
         self.eval_seeds = seeds_for("val", opts.eval_scenes)
         self._text: TextEncoder | None = None
         self._bank: PromptBank | None = None
+        self.use_shards(opts.data, opts.shuffle_buffer, (opts.frames, opts.size, opts.size))
+
+    def use_shards(self, data: str, buffer: int, size: tuple[int, int, int]) -> None:
+        """Train on prepared shards (``data`` "shards:PATH/*.tar"); "" keeps the sprites world."""
+        if data:
+            self.shards = open_shards(data, self.opts.seed, buffer, size, self.name)
+            self.seeds = range(len(self.shards))
+
+    def data_fingerprint(self) -> str:
+        """What the pool's samples depend on: the world's config, or the shards' names and sizes."""
+        return f"shards-{self.shards.fingerprint}" if self.shards is not None else self.sprites.fingerprint()
+
+    def data_position(self, step: int, batch_size: int) -> dict[str, int]:
+        """Where the sample stream stands once ``step`` steps of ``batch_size`` are done."""
+        seen = step * batch_size
+        epoch, offset = divmod(seen, len(self.seeds))
+        return {"epoch": epoch, "offset": offset, "samples_seen": seen}
 
     @property
     def text(self) -> TextEncoder:
@@ -175,8 +205,17 @@ class _SceneTask:
         return self._text
 
     def scene(self, index: int):
-        """The ``index``-th scene of the train split (pool indices are split indices)."""
+        """The ``index``-th scene of the train split (pool indices are split indices), or
+        the ``index``-th sample of the shards."""
+        if self.shards is not None:
+            return self.shards.sample(index)
         return generate_scene(seed_at("train", index), self.sprites)
+
+    def _prompts_at(self, index: int) -> list[str]:
+        if self.shards is None:
+            return self.prompts(self.scene(index))
+        # The bank encodes whole chunks, past the pool's end too: those are never read.
+        return self.prompts(self.shards.prompts(index)) if index < len(self.shards) else [""]
 
     def prompts(self, scene) -> list[str]:
         raise NotImplementedError
@@ -188,9 +227,9 @@ class _SceneTask:
             if self.opts.cache_dir:
                 # Everything the states depend on names the folder: a changed world,
                 # text model or prompt kind never reads stale states.
-                key = json.dumps([self.name, self.sprites.fingerprint(), self.opts.text_model, "train", PromptBank.__name__, 1])
+                key = json.dumps([self.name, self.data_fingerprint(), self.opts.text_model, "train", PromptBank.__name__, 1])
                 cache = Path(self.opts.cache_dir) / f"prompts-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
-            self._bank = PromptBank(self.text, lambda i: self.prompts(self.scene(i)), len(self.seeds), cache_dir=cache)
+            self._bank = PromptBank(self.text, self._prompts_at, len(self.seeds), cache_dir=cache)
         return self._bank
 
     def _permutation(self, epoch: int) -> np.ndarray:
@@ -203,6 +242,9 @@ class _SceneTask:
         """This shard's pool indices for ``step``: a per-epoch permutation, sliced."""
         out = []
         for pos in range(step * batch_size, (step + 1) * batch_size):
+            if self.shards is not None:
+                out.append(self.shards.at(pos))
+                continue
             epoch, offset = divmod(pos, len(self.seeds))
             out.append(int(self._permutation(epoch)[offset]))
         return out[rank::world_size]
@@ -231,6 +273,11 @@ class MotionTask(_SceneTask):
 
     def __init__(self, opts: MotionTaskOptions):
         super().__init__(opts, "stage1-motion")
+        if self.shards is not None:
+            raise InputError(
+                "task stage1-motion learns from the sprites world's motion parameters, which shards do not hold; "
+                "train stage1-pixel or backbone-stage1 from shards"
+            )
         self.model_config = motion_config(opts.preset, frames=opts.frames, **opts.model)
 
     def prompts(self, scene) -> list[str]:
@@ -306,6 +353,8 @@ class VideoTask(_SceneTask):
         super().__init__(opts, name)
         if opts.variant not in VIDEO_VARIANTS:
             raise ValueError(f"unknown stage-2 variant {opts.variant!r}; choose from {sorted(VIDEO_VARIANTS)}")
+        if self.shards is not None and opts.variant == "flow":
+            raise InputError("variant flow renders the sprites world's motion parameters, which shards do not hold; pick another variant")
         fields = {**VIDEO_VARIANTS[opts.variant], **opts.model}
         names = fields.pop("cond_names", ["first_frame", "trajectory", "warp"])
         self.model_config = video_config(
