@@ -22,6 +22,9 @@ from gradio_client.utils import QueueError, Status  # noqa: E402 - only once it 
 QUEUE = 1
 IDLE_MINUTES = 0.15
 IDLE = IDLE_MINUTES * 60  # seconds
+#: gradio notices a closed browser at its next heartbeat (15 s unless set): sooner here, so
+#: the closed session is one that gradio keeps for an hour and only the engine's sweep drops.
+HEARTBEAT = "0.5"
 CRESCENT = "crescent and star (bundled example)"
 JOB_LOG = re.compile(r"render of (session-\S+) (started|ended) at (\S+)")
 
@@ -29,7 +32,8 @@ JOB_LOG = re.compile(r"render of (session-\S+) (started|ended) at (\S+)")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
-    server = start_server(tmp_path_factory.mktemp("demo") / "server.log", "--queue", str(QUEUE), "--idle-minutes", str(IDLE_MINUTES))
+    server = start_server(tmp_path_factory.mktemp("demo") / "server.log", "--queue", str(QUEUE), "--idle-minutes", str(IDLE_MINUTES),
+                          env={"GRADIO_HEARTBEAT_INTERVAL": HEARTBEAT})  # fmt: skip
     yield server
     root = server.temp_root()
     assert stop_server(server) == 143
