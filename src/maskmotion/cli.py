@@ -650,7 +650,7 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     _add_max_pixels(p)
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MB (default 50)")
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait for the one running (default 8)")
-    p.add_argument("--idle-minutes", type=float, default=60.0, help="drop a session and its files after this long unused (default 60)")
+    p.add_argument("--idle-minutes", type=float, default=60.0, help="drop a session unused this long, with its files (default 60)")
     p.set_defaults(run=_run_demo)
 
 

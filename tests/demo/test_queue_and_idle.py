@@ -32,8 +32,8 @@ JOB_LOG = re.compile(r"render of (session-\S+) (started|ended) at (\S+)")
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     pytest.importorskip("gradio", reason="the demo extra is not installed (pip install -e '.[demo]')")
-    server = start_server(tmp_path_factory.mktemp("demo") / "server.log", "--queue", str(QUEUE), "--idle-minutes", str(IDLE_MINUTES),
-                          env={"GRADIO_HEARTBEAT_INTERVAL": HEARTBEAT})  # fmt: skip
+    options = ("--queue", str(QUEUE), "--idle-minutes", str(IDLE_MINUTES))
+    server = start_server(tmp_path_factory.mktemp("demo") / "server.log", *options, env={"GRADIO_HEARTBEAT_INTERVAL": HEARTBEAT})
     yield server
     root = server.temp_root()
     assert stop_server(server) == 143

@@ -1,9 +1,9 @@
 """The page's work, done by the pipeline the command line uses.
 
-`DemoEngine` loads one `AnimatePipeline` per process and runs one job at a time on it
-(the page's queue holds the rest), and it removes the folders of sessions left idle. Its steps are the command line's: uploads are checked
-with the same `ImageLimits` (from the file header, before decoding), the plan is
-`scene_from_files`, stage 1 is `AnimatePipeline.motion`, stage 2 `render`, and a render's
+`DemoEngine` loads one `AnimatePipeline` per process, runs one job at a time on it (the
+page's queue holds the rest) and removes the folders of sessions left idle. Its steps are
+the command line's: uploads are checked with the same `ImageLimits` (from the file
+header, before decoding), the plan is `scene_from_files`, stage 1 is `AnimatePipeline.motion`, stage 2 `render`, and a render's
 files are written by `pipelines.outputs` exactly as `maskmotion animate` writes them, so
 `maskmotion render IMAGE --trajectory OUT.trajectory.npz --plan OUT.plan.json` repeats it.
 """
@@ -274,7 +274,8 @@ class DemoEngine:
                 write_result(files, result, fps=motion.trajectory.fps or self.config.fps)
                 drags = {name: d.points for name, d in session.drags().items()}
                 inputs = inputs_record(scene, image_copy.name, drags={k: [list(p) for p in v] for k, v in drags.items()})
-                record = run_record("demo", {**result.settings, "device": self.config.device}, scene.plan, inputs, self.pipe.model_info)
+                settings = {**result.settings, "device": self.config.device}
+                record = run_record("demo", settings, scene.plan, inputs, self.pipe.model_info)
                 write_run_record(files.tmp("record"), record)
             shutil.copyfile(session.image_path, image_copy)
         seconds = time.perf_counter() - start
