@@ -157,3 +157,5 @@ def test_the_engine_drops_idle_sessions_with_their_folders_but_never_a_busy_one(
         assert engine.claim(working) is working
     finally:
         engine.close()
+    with pytest.raises(InputError, match="the idle time of a session must be positive"):
+        DemoEngine(DemoConfig(idle_seconds=0), pipe=AnimatePipeline())

@@ -3,9 +3,10 @@
 `DemoEngine` loads one `AnimatePipeline` per process, runs one job at a time on it (the
 page's queue holds the rest) and removes the folders of sessions left idle. Its steps are
 the command line's: uploads are checked with the same `ImageLimits` (from the file
-header, before decoding), the plan is `scene_from_files`, stage 1 is `AnimatePipeline.motion`, stage 2 `render`, and a render's
-files are written by `pipelines.outputs` exactly as `maskmotion animate` writes them, so
-`maskmotion render IMAGE --trajectory OUT.trajectory.npz --plan OUT.plan.json` repeats it.
+header, before decoding), the plan is `scene_from_files`, stage 1 is
+`AnimatePipeline.motion`, stage 2 `render`, and a render's files are written by
+`pipelines.outputs` exactly as `maskmotion animate` writes them, so `maskmotion render
+IMAGE --trajectory OUT.trajectory.npz --plan OUT.plan.json` repeats it.
 """
 
 from __future__ import annotations
@@ -89,6 +90,8 @@ class DemoEngine:
     """
 
     def __init__(self, config: DemoConfig, pipe: AnimatePipeline | None = None) -> None:
+        if not config.idle_seconds > 0:
+            raise InputError(f"the idle time of a session must be positive, got {config.idle_seconds} s")
         self.config = config
         self.root = Path(tempfile.mkdtemp(prefix="maskmotion-demo-"))
         self.lock = threading.Lock()  # held for a whole job: one job at a time
