@@ -650,6 +650,7 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     _add_max_pixels(p)
     p.add_argument("--max-upload-mb", type=float, default=50.0, help="largest upload in MB (default 50)")
     p.add_argument("--queue", type=int, default=8, help="jobs that may wait for the one running (default 8)")
+    p.add_argument("--idle-minutes", type=float, default=60.0, help="drop a session unused this long, with its files (default 60)")
     p.set_defaults(run=_run_demo)
 
 
@@ -665,6 +666,8 @@ def _run_demo(args: argparse.Namespace) -> None:
         raise InputError(f"--port must be from 1 to 65535, got {args.port}")
     if args.max_upload_mb <= 0 or args.queue < 1:
         raise InputError("--max-upload-mb must be positive and --queue at least 1")
+    if not (args.idle_minutes > 0 and math.isfinite(args.idle_minutes)):
+        raise InputError(f"--idle-minutes must be a positive number of minutes, got {args.idle_minutes}")
     if getattr(args, "max_pixels", None) is not None and args.max_pixels < 256:
         raise InputError(f"--max-pixels must be at least 256 (16x16), got {args.max_pixels}")
     _check_backbone(args)
@@ -674,7 +677,7 @@ def _run_demo(args: argparse.Namespace) -> None:
         host=args.host, port=args.port, share=args.share == "on", model=args.model, backbone=args.backbone,
         weights=None if args.weights is None else str(args.weights), text_model=args.text_model, device=device,
         limits=_image_limits(args), max_upload_bytes=int(args.max_upload_mb * 2**20), queue_size=args.queue,
-        dtype=None if args.dtype == "auto" else args.dtype,
+        idle_seconds=args.idle_minutes * 60, dtype=None if args.dtype == "auto" else args.dtype,
     ))  # fmt: skip
 
 

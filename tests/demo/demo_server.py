@@ -41,10 +41,11 @@ class DemoServer:
         return Path(found.group(1))
 
 
-def start_server(log: Path, *extra: str) -> DemoServer:
-    """`maskmotion demo` on a free port, answering HTTP (fails the test otherwise)."""
+def start_server(log: Path, *extra: str, env: dict[str, str] | None = None) -> DemoServer:
+    """`maskmotion demo` on a free port, answering HTTP (fails the test otherwise); ``env``
+    adds to its environment."""
     port = _free_port()
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
     cmd = [sys.executable, "-m", "maskmotion", "demo", "--port", str(port), "--device", "cpu", "--max-pixels", str(MAX_PIXELS), *extra]
     with open(log, "w") as out:
         process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env)

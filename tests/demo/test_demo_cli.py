@@ -14,6 +14,8 @@ from maskmotion.cli import main
         (["--port", "70000"], "--port must be from 1 to 65535"),
         (["--max-upload-mb", "0"], "--max-upload-mb must be positive"),
         (["--max-pixels", "10"], "--max-pixels must be at least 256"),
+        (["--idle-minutes", "0"], "--idle-minutes must be a positive number of minutes"),
+        (["--idle-minutes", "inf"], "--idle-minutes must be a positive number of minutes"),
         (["--backbone", "wan"], "--backbone wan needs --weights PATH"),
         (["--weights", "somewhere"], "--weights is for --backbone wan or animatediff"),
     ],

@@ -3,6 +3,8 @@ trajectory, and the upload checks (with a real pipeline object that holds no mod
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -130,3 +132,30 @@ def test_paths_without_tracks_follow_the_mask_centroids_through_hidden_frames():
     assert traj.tracks is None
     points = paths_from_trajectory(traj, source_size=(20, 20))["dot"].points
     assert [x for x, _ in points] == [3.5, 5.5, 5.5, 9.5, 11.5]  # frame 2 keeps frame 1's place
+
+
+def test_the_engine_drops_idle_sessions_with_their_folders_but_never_a_busy_one():
+    idle = 0.3
+    engine = DemoEngine(DemoConfig(idle_seconds=idle), pipe=AnimatePipeline())
+    try:
+        left = engine.claim(None)  # an event makes the session, ...
+        engine.release(left)  # ... and its idle time starts when the event ends
+        working = engine.claim(None)  # an event still running (a long render)
+        (left.folder / "input.png").write_bytes(b"x")
+        engine.drop(working)  # gradio's own expiry leaves a busy session alone
+        assert working.folder.is_dir()
+        assert engine.drop_idle() == []  # nothing idle yet
+        deadline = time.monotonic() + 5
+        while left.folder.exists():  # the engine's own sweep, no call from here
+            assert time.monotonic() < deadline, "the idle session's folder was kept"
+            time.sleep(0.02)
+        assert time.monotonic() - left.last_used >= idle
+        time.sleep(idle * 2)
+        assert working.folder.is_dir(), "a session in use was dropped"
+        engine.release(working)
+        assert engine.claim(left) is not left  # the page goes on, in a new session
+        assert engine.claim(working) is working
+    finally:
+        engine.close()
+    with pytest.raises(InputError, match="the idle time of a session must be positive"):
+        DemoEngine(DemoConfig(idle_seconds=0), pipe=AnimatePipeline())

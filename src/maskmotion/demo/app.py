@@ -25,8 +25,8 @@ from .state import ObjectPath, Session, mask_centre, paths_from_trajectory  # no
 MODES = ("box", "point on object", "point off object", "path: add points", "path: move point")
 #: How near (screen pixels) a click must be to a path's dot to pick it up.
 PICK_REACH = 14
-#: Sessions idle this long (seconds) are dropped and their files removed.
-SESSION_TTL = 3600
+#: The longest wait (seconds) between two looks for gradio's served files to remove.
+CACHE_SWEEP_EVERY = 600
 HELP = """\
 **1.** Upload an image or load an example. **2.** Mark each object: *Add object*, then with
 **Clicks: box** drag from corner to corner (or click two opposite corners); its mask shows at
@@ -48,11 +48,6 @@ class View:
         return [self.state, self.canvas, self.object_list, self.name, self.object_prompt, self.drag, self.path, self.status]
 
 
-def _drop_session(session: Session | None) -> None:
-    if session is not None:
-        session.cleanup()
-
-
 def _problem(exc: Exception) -> str:
     return f"**Problem:** {exc}"
 
@@ -62,9 +57,6 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
     examples = load_examples() if examples is None and engine.config.examples else (examples or [])
     by_label = {e.label: e for e in examples}
     v = View()
-
-    def session_of(session: Session | None) -> Session:
-        return session if session is not None else engine.new_session()
 
     def redraw(session: Session, message: str) -> tuple:
         """Values for `View.outputs`."""
@@ -88,15 +80,18 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
         )
 
     def guarded(fn: Callable[..., tuple]) -> Callable[..., tuple]:
-        """Bad input becomes one line in the status box; the state stays as it was left."""
+        """Bad input becomes one line in the status box; the state stays as it was left.
+        The session is the engine's for the event's length, so it is not dropped as idle."""
 
         @functools.wraps(fn)
         def run(session: Session | None, *args, **kwargs):
-            session = session_of(session)
+            session = engine.claim(session)
             try:
                 return fn(session, *args, **kwargs)
             except InputError as exc:
                 return pad(redraw(session, _problem(exc)), run)
+            finally:
+                engine.release(session)
 
         return run
 
@@ -237,9 +232,14 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
     on_render.extra_outputs = 3
 
     # ---- layout -------------------------------------------------------------------------
-    with gr.Blocks(title="maskmotion", analytics_enabled=False, delete_cache=(600, SESSION_TTL)) as demo:
+    # gradio forgets a session's state, and removes the files it served, after the same idle
+    # time as the engine; the engine's sweep also covers sessions whose browser went away
+    # (gradio keeps those an hour whatever the time to live).
+    idle = engine.config.idle_seconds
+    delete_cache = (max(1, round(min(CACHE_SWEEP_EVERY, idle / 3))), max(1, round(idle)))
+    with gr.Blocks(title="maskmotion", analytics_enabled=False, delete_cache=delete_cache) as demo:
         gr.Markdown("# maskmotion: animate a picture, object by object\n" + HELP)
-        v.state = gr.State(None, time_to_live=SESSION_TTL, delete_callback=_drop_session)
+        v.state = gr.State(None, time_to_live=idle, delete_callback=engine.drop)
         with gr.Row():
             with gr.Column(scale=3):
                 v.canvas = gr.Image(label="Image (click to mark)", interactive=False, format="png", elem_id="canvas",

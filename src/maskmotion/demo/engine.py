@@ -1,11 +1,12 @@
 """The page's work, done by the pipeline the command line uses.
 
-`DemoEngine` loads one `AnimatePipeline` per process and runs one job at a time on it
-(the page's queue holds the rest). Its steps are the command line's: uploads are checked
-with the same `ImageLimits` (from the file header, before decoding), the plan is
-`scene_from_files`, stage 1 is `AnimatePipeline.motion`, stage 2 `render`, and a render's
-files are written by `pipelines.outputs` exactly as `maskmotion animate` writes them, so
-`maskmotion render IMAGE --trajectory OUT.trajectory.npz --plan OUT.plan.json` repeats it.
+`DemoEngine` loads one `AnimatePipeline` per process, runs one job at a time on it (the
+page's queue holds the rest) and removes the folders of sessions left idle. Its steps are
+the command line's: uploads are checked with the same `ImageLimits` (from the file
+header, before decoding), the plan is `scene_from_files`, stage 1 is
+`AnimatePipeline.motion`, stage 2 `render`, and a render's files are written by
+`pipelines.outputs` exactly as `maskmotion animate` writes them, so `maskmotion render
+IMAGE --trajectory OUT.trajectory.npz --plan OUT.plan.json` repeats it.
 """
 
 from __future__ import annotations
@@ -15,9 +16,11 @@ import shutil
 import tempfile
 import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -39,6 +42,10 @@ DEFAULT_MAX_UPLOAD_BYTES = 50 * 2**20
 #: Run folders a session keeps; older ones are removed when a new render starts.
 KEEP_RUNS = 2
 OUT_NAME = "maskmotion"
+#: Sessions idle this long (seconds) are dropped with their folders, unless set otherwise.
+DEFAULT_IDLE_SECONDS = 3600.0
+#: The longest wait (seconds) between two looks for idle sessions.
+SWEEP_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,7 @@ class DemoConfig:
     limits: ImageLimits = DEFAULT_LIMITS
     max_upload_bytes: int = DEFAULT_MAX_UPLOAD_BYTES
     queue_size: int = 8
+    idle_seconds: float = DEFAULT_IDLE_SECONDS
     max_size: int = 512
     fps: float = 8.0
     examples: bool = True
@@ -74,14 +82,26 @@ class RenderFiles:
 
 
 class DemoEngine:
-    """One pipeline, one job at a time, and the temporary folders of every session."""
+    """One pipeline, one job at a time, and the temporary folders of every session.
+
+    Sessions are made by `claim` and handed back by `release` around every event of the
+    page; one that no event has used for ``config.idle_seconds`` is dropped with its
+    folder by a background sweep (`drop_idle`), whether or not its browser is still open.
+    """
 
     def __init__(self, config: DemoConfig, pipe: AnimatePipeline | None = None) -> None:
+        if not config.idle_seconds > 0:
+            raise InputError(f"the idle time of a session must be positive, got {config.idle_seconds} s")
         self.config = config
         self.root = Path(tempfile.mkdtemp(prefix="maskmotion-demo-"))
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # held for a whole job: one job at a time
+        self._sessions: dict[Path, Session] = {}
+        self._sessions_lock = threading.Lock()
+        self._stop = threading.Event()
         self.pipe = pipe if pipe is not None else self._load()
         logger.info("temporary files in %s (removed when the page stops)", self.root)
+        self._sweeper = threading.Thread(target=self._sweep, name="idle-sessions", daemon=True)
+        self._sweeper.start()
 
     def _load(self) -> AnimatePipeline:
         c = self.config
@@ -95,11 +115,77 @@ class DemoEngine:
         return pipe
 
     def close(self) -> None:
+        self._stop.set()
         shutil.rmtree(self.root, ignore_errors=True)
 
-    # ---- sessions and uploads ---------------------------------------------------------
+    # ---- sessions -----------------------------------------------------------------------
     def new_session(self) -> Session:
-        return Session(Path(tempfile.mkdtemp(prefix="session-", dir=self.root)))
+        session = Session(Path(tempfile.mkdtemp(prefix="session-", dir=self.root)))
+        with self._sessions_lock:
+            self._sessions[session.folder] = session
+        return session
+
+    def claim(self, session: Session | None) -> Session:
+        """The session an event works on, marked busy so no sweep drops it meanwhile: the
+        page's own, or a new one when it has none or its old one was dropped as idle."""
+        with self._sessions_lock:
+            if session is not None and session.folder in self._sessions:
+                session.busy += 1
+                session.last_used = time.monotonic()
+                return session
+        if session is not None:
+            logger.info("%s was dropped after being idle; starting a new session", session.folder.name)
+        session = self.new_session()
+        with self._sessions_lock:
+            session.busy += 1
+        return session
+
+    def release(self, session: Session) -> None:
+        """The event on ``session`` is over: its idle time starts now."""
+        with self._sessions_lock:
+            session.busy -= 1
+            session.last_used = time.monotonic()
+
+    def drop(self, session: Session | None) -> None:
+        """Remove a session and its folder, unless an event is using it (gradio's own
+        expiry calls this; the sweep then drops it once it is really idle)."""
+        if session is None:
+            return
+        with self._sessions_lock:
+            if session.busy or self._sessions.pop(session.folder, None) is None:
+                return
+        session.cleanup()
+        logger.info("dropped %s", session.folder.name)
+
+    def drop_idle(self) -> list[Session]:
+        """Drop every session no event has used for ``config.idle_seconds``; the dropped."""
+        now = time.monotonic()
+        with self._sessions_lock:
+            idle = [s for s in self._sessions.values() if not s.busy and now - s.last_used > self.config.idle_seconds]
+            for session in idle:
+                del self._sessions[session.folder]
+        for session in idle:
+            session.cleanup()
+            logger.info("dropped %s, idle for %.0f s", session.folder.name, now - session.last_used)
+        return idle
+
+    def _sweep(self) -> None:
+        # A few looks per idle time, so a session goes at most a third of it late.
+        every = min(SWEEP_EVERY, self.config.idle_seconds / 3)
+        while not self._stop.wait(every):
+            self.drop_idle()
+
+    @contextmanager
+    def _job(self, name: str, session: Session) -> Iterator[None]:
+        """One pipeline job at a time; the log shows when each ran (wall clock, ms)."""
+        with self.lock:
+            logger.info("%s of %s started at %s", name, session.folder.name, _now())
+            try:
+                yield
+            finally:
+                logger.info("%s of %s ended at %s", name, session.folder.name, _now())
+
+    # ---- uploads ------------------------------------------------------------------------
 
     def take_upload(self, session: Session, path: str | Path, label: str | None = None) -> None:
         """Check an uploaded file (type, bytes, pixels from its header), then keep a copy
@@ -135,27 +221,33 @@ class DemoEngine:
     # ---- the steps ---------------------------------------------------------------------
     def scene(self, session: Session, prompt: str) -> Scene:
         """Step 1, as `maskmotion plan --box ... --object ... --point ...` makes it."""
+        with self._job("masks", session):
+            return self._scene(session, prompt)
+
+    def motion(self, session: Session, prompt: str, seed: int):
+        """Step 2: the mask trajectory (stage 1 for objects not in drag mode)."""
+        with self._job("plan", session):
+            return self._motion(session, prompt, seed)
+
+    def _scene(self, session: Session, prompt: str) -> Scene:
         _has_image(session)
         boxes, objects, points = session.hints()
         if not boxes:
             raise InputError("no object has a box yet: pick 'box' and click two opposite corners of an object")
         prompt = prompt.strip() or _names_prompt(session)
-        with self.lock:
-            scene = scene_from_files(
-                session.image_path, prompt, boxes=boxes, objects=objects, points=points, device=self.config.device,
-                max_size=self.config.max_size, limits=self.config.limits,
-            )  # fmt: skip
+        scene = scene_from_files(
+            session.image_path, prompt, boxes=boxes, objects=objects, points=points, device=self.config.device,
+            max_size=self.config.max_size, limits=self.config.limits,
+        )  # fmt: skip
         session.first_ids = scene.plan.first_ids
         return scene
 
-    def motion(self, session: Session, prompt: str, seed: int):
-        """Step 2: the mask trajectory (stage 1 for objects not in drag mode)."""
+    def _motion(self, session: Session, prompt: str, seed: int):
         _has_image(session)
-        scene = self.scene(session, _required(prompt))
-        with self.lock:
-            result = self.pipe.motion(
-                scene, session.drags(), seed=_seed(seed), max_size=self.config.max_size, fps=self.config.fps
-            )  # fmt: skip
+        scene = self._scene(session, _required(prompt))
+        result = self.pipe.motion(
+            scene, session.drags(), seed=_seed(seed), max_size=self.config.max_size, fps=self.config.fps
+        )  # fmt: skip
         session.trajectory = result.trajectory
         return scene, result
 
@@ -175,19 +267,20 @@ class DemoEngine:
     def render(self, session: Session, prompt: str, seed: int, renderer: str) -> RenderFiles:
         """Steps 2 and 3 and the files `maskmotion animate` writes, in a fresh run folder."""
         start = time.perf_counter()
-        scene, motion = self.motion(session, prompt, seed)
-        with self.lock:
+        with self._job("render", session):
+            scene, motion = self._motion(session, prompt, seed)
             result = self.pipe.render(scene, motion, renderer=renderer, seed=_seed(seed))
-        run = self._run_folder(session)
-        paths = output_paths(run / f"{OUT_NAME}.mp4", ANIMATE_OUTPUTS)
-        image_copy = run / f"{OUT_NAME}.input{session.image_path.suffix}"
-        with OutputFiles(paths) as files:
-            write_result(files, result, fps=motion.trajectory.fps or self.config.fps)
-            drags = {name: d.points for name, d in session.drags().items()}
-            inputs = inputs_record(scene, image_copy.name, drags={k: [list(p) for p in v] for k, v in drags.items()})
-            record = run_record("demo", {**result.settings, "device": self.config.device}, scene.plan, inputs, self.pipe.model_info)
-            write_run_record(files.tmp("record"), record)
-        shutil.copyfile(session.image_path, image_copy)
+            run = self._run_folder(session)
+            paths = output_paths(run / f"{OUT_NAME}.mp4", ANIMATE_OUTPUTS)
+            image_copy = run / f"{OUT_NAME}.input{session.image_path.suffix}"
+            with OutputFiles(paths) as files:
+                write_result(files, result, fps=motion.trajectory.fps or self.config.fps)
+                drags = {name: d.points for name, d in session.drags().items()}
+                inputs = inputs_record(scene, image_copy.name, drags={k: [list(p) for p in v] for k, v in drags.items()})
+                settings = {**result.settings, "device": self.config.device}
+                record = run_record("demo", settings, scene.plan, inputs, self.pipe.model_info)
+                write_run_record(files.tmp("record"), record)
+            shutil.copyfile(session.image_path, image_copy)
         seconds = time.perf_counter() - start
         logger.info("rendered %s in %.1f s (%s)", run, seconds, result.settings["renderer"])
         downloads = [paths["video"], paths["trajectory"], paths["record"], image_copy]
@@ -201,6 +294,10 @@ class DemoEngine:
         run = session.folder / f"run-{session.runs}"
         run.mkdir()
         return run
+
+
+def _now() -> str:
+    return datetime.now().isoformat(timespec="milliseconds")
 
 
 def _size(n: int) -> str:

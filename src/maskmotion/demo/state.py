@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -98,6 +99,9 @@ class Session:
     trajectory: MaskTrajectory | None = None  # stage 1's latest result
     picture: np.ndarray | None = None  # the image as the canvas shows it (decoded once)
     runs: int = 0
+    # Kept by `DemoEngine.claim` / `release`: events using it now, and when the last ended.
+    busy: int = 0
+    last_used: float = field(default_factory=time.monotonic)
 
     # ---- objects ----------------------------------------------------------------------
     @property
