@@ -1,4 +1,4 @@
-"""What differs between the two real backbones, in one small class each.
+"""What differs between the real backbones, in one small class each.
 
 `WanKind` (Wan 2.1: causal video VAE, umT5, DiT, flow matching) and `AnimateDiffKind`
 (SD 1.5's image VAE per frame, CLIP, `UNetMotionModel`, DDIM with v-prediction and zero
@@ -10,6 +10,9 @@ hooks, training) is shared and asks the kind for:
 - prompt encoding (global states and per-token states of local prompts);
 - token groups at the backbone's token grid;
 - the sampler (Euler over the flow-matching sigmas, or DDIM) and the training target.
+
+`I2VKind` (`WanI2VKind`, `CogVideoXI2VKind`) is the same idea for public image-to-video
+pipelines that dual-clock sampling drives as they are, without TTM layers.
 """
 
 from __future__ import annotations
@@ -30,7 +33,10 @@ from .animatediff import AnimateDiffTTM, add_ttm_to_animatediff, ttm_ddim_schedu
 from .common import TTMModel, check_loading_info
 from .wan import WanTTM, add_ttm_to_wan
 
-__all__ = ["BACKBONES", "BackboneKind", "WanKind", "AnimateDiffKind", "get_kind"]
+__all__ = [
+    "BACKBONES", "BackboneKind", "WanKind", "AnimateDiffKind", "get_kind",
+    "I2V_BACKBONES", "I2VKind", "WanI2VKind", "CogVideoXI2VKind", "get_i2v_kind",
+]  # fmt: skip
 
 # predict(x_t, t) -> the model's raw prediction (velocity for Wan, v for AnimateDiff).
 Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
@@ -368,6 +374,93 @@ def _strict(cls: type, folder: Path, **kwargs: Any) -> nn.Module:
 
 
 BACKBONES: dict[str, BackboneKind] = {"wan": WanKind(), "animatediff": AnimateDiffKind()}
+
+
+# ---- public image-to-video pipelines, driven as they are (dual-clock, no TTM layers) -------
+class I2VKind:
+    """What differs between the public diffusers image-to-video pipelines that dual-clock
+    sampling drives unchanged (`maskmotion.pipelines.i2v`): their class, canvas, step
+    defaults and starting steps (Time-to-Move's, for 50 steps), sampler, and latent layout."""
+
+    name: str
+    pipeline_class_name: str
+    default_frames: int
+    default_height: int
+    default_width: int
+    default_steps = 50
+    default_guidance: float
+    default_t_weak: int
+    default_t_strong: int
+    #: The latents' axis order: (B, C, T, H, W) "cthw" or (B, T, C, H, W) "tchw".
+    layout: str = "cthw"
+    #: Whether the blocks have a text cross-attention to steer with local prompts.
+    cross_attention = True
+
+    def pipeline_class(self) -> type:
+        return getattr(diffusers, self.pipeline_class_name)
+
+    def sampler(self, scheduler: Any) -> Any:
+        """A one-step sampler over the folder's schedule: dual-clock replaces the sample
+        between steps, which a multistep solver's history would not know about."""
+        raise NotImplementedError
+
+    def encode_preview(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> latents as the pipeline's sampler holds them."""
+        raise NotImplementedError
+
+    def to_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, t, h, w) -> this pipeline's latent layout."""
+        return x if self.layout == "cthw" else x.transpose(1, 2)
+
+
+class WanI2VKind(I2VKind):
+    """Wan 2.1 / 2.2 image-to-video (`WanImageToVideoPipeline`): 14B-480P with a CLIP image
+    encoder, TI2V-5B without one (its first latent frame is the image, `expand_timesteps`)."""
+
+    name = "wan-i2v"
+    pipeline_class_name = "WanImageToVideoPipeline"
+    default_frames, default_height, default_width = 81, 480, 832
+    default_guidance = 5.0
+    default_t_weak, default_t_strong = 3, 7
+
+    def sampler(self, scheduler: Any) -> Any:
+        # The folders ship UniPC over shifted flow sigmas; Euler over the same sigmas.
+        config = scheduler.config
+        shift = config.get("flow_shift") or config.get("shift") or 3.0
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=config.get("num_train_timesteps", 1000), shift=shift)
+
+    def encode_preview(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        return BACKBONES["wan"].encode(vae, video)  # normalised as Wan's transformer reads latents
+
+
+class CogVideoXI2VKind(I2VKind):
+    """CogVideoX image-to-video (`CogVideoXImageToVideoPipeline`, 5B-I2V; 1.5 pads a latent frame)."""
+
+    name = "cogvideox-i2v"
+    pipeline_class_name = "CogVideoXImageToVideoPipeline"
+    default_frames, default_height, default_width = 49, 480, 720
+    default_guidance = 6.0
+    default_t_weak, default_t_strong = 4, 9
+    layout = "tchw"
+    cross_attention = False  # text tokens join the video tokens' self-attention
+
+    def sampler(self, scheduler: Any) -> Any:
+        # The folders ship CogVideoX's DPM solver (multistep); its DDIM over the same betas.
+        return diffusers.CogVideoXDDIMScheduler.from_config(scheduler.config)
+
+    def encode_preview(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        weight = next(vae.parameters())
+        latent = vae.encode(video.to(weight.device, weight.dtype)).latent_dist.mode()  # (B, C, t, h, w)
+        return self.to_layout(latent * vae.config.scaling_factor)
+
+
+I2V_BACKBONES: dict[str, I2VKind] = {"wan-i2v": WanI2VKind(), "cogvideox-i2v": CogVideoXI2VKind()}
+
+
+def get_i2v_kind(name: str) -> I2VKind:
+    if name not in I2V_BACKBONES:
+        raise InputError(f"unknown image-to-video backbone {name!r}; choose from {sorted(I2V_BACKBONES)}")
+    return I2V_BACKBONES[name]
 
 
 def get_kind(name: str) -> BackboneKind:
