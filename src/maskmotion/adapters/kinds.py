@@ -395,6 +395,15 @@ class I2VKind:
     layout: str = "cthw"
     #: Whether the blocks have a text cross-attention to steer with local prompts.
     cross_attention = True
+    #: Video frames per latent frame after the first (both families' VAEs are causal, 4x).
+    temporal_compression = 4
+
+    def check_frames(self, frames: int) -> None:
+        """Frames this backbone's VAE can take (1 + k * compression), or one line naming the nearest."""
+        ct = self.temporal_compression
+        if frames < 1 or (frames - 1) % ct:
+            near = 1 + max(1, round((frames - 1) / ct)) * ct
+            raise InputError(f"{self.name} renders 1 + {ct}k frames, not {frames}; use --frames {near}")
 
     def pipeline_class(self) -> type:
         return getattr(diffusers, self.pipeline_class_name)

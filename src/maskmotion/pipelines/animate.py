@@ -241,6 +241,7 @@ class AnimatePipeline:
         offload: bool = False,
         vae_tiling: bool = False,
         frames: int | None = None,
+        size: tuple[int, int] | None = None,
     ) -> "AnimatePipeline":
         """Load the stages of a model.
 
@@ -254,8 +255,9 @@ class AnimatePipeline:
         ``backbone="wan-i2v"`` or ``"cogvideox-i2v"``: a public diffusers image-to-video
         folder refining the warp preview by dual-clock sampling (`DualClockVideo`;
         ``dual_clock`` sets the starting steps and the local-prompt weight, defaults per
-        backbone; ``offload``, ``vae_tiling`` and ``frames`` as `I2VBackbone` and the
-        kind take them); stage 1 is the bundled motion model (``text_model`` as above).
+        backbone; ``offload``, ``vae_tiling``, ``frames`` and the canvas ``size`` (H, W)
+        as `I2VBackbone` and the kind take them); stage 1 is the bundled motion model
+        (``text_model`` as above).
         """
         unknown = sorted(set(stages) - set(STAGES))
         if unknown:
@@ -264,7 +266,7 @@ class AnimatePipeline:
             raise InputError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
         if backbone in I2V_BACKBONES:
             return cls._from_i2v(name_or_path, device, stages, backbone, dtype, dual_clock, offload, vae_tiling,
-                                 frames, text_encoder or (TextEncoder(text_model, device=device) if "motion" in stages
+                                 frames, size, text_encoder or (TextEncoder(text_model, device=device) if "motion" in stages
                                                           else None))  # fmt: skip
         if backbone != "small":
             return cls._from_backbone(name_or_path, device, stages, backbone, dtype)
@@ -316,7 +318,7 @@ class AnimatePipeline:
     def _from_i2v(
         cls, path: str | os.PathLike, device: str | torch.device, stages: Sequence[str], backbone: str,
         dtype: torch.dtype | None, dual_clock: DualClockSettings | None, offload: bool, vae_tiling: bool,
-        frames: int | None, text_encoder: TextEncoder | None,
+        frames: int | None, size: tuple[int, int] | None, text_encoder: TextEncoder | None,
     ) -> "AnimatePipeline":  # fmt: skip
         # Lazy: the i2v module imports diffusers (seconds), which the small model never needs.
         from .i2v import I2VBackbone
@@ -328,7 +330,7 @@ class AnimatePipeline:
         video = None
         if "video" in stages:
             i2v = I2VBackbone.from_pretrained(backbone, path, device, dtype, offload=offload, vae_tiling=vae_tiling)
-            video = DualClockVideo(i2v, dual_clock, frames=frames)
+            video = DualClockVideo(i2v, dual_clock, frames=frames, size=size)
         pipe = cls(motion, video)
         pipe.model_info = {
             "backbone": backbone,

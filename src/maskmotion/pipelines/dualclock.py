@@ -23,7 +23,7 @@ import torch
 from ..attention import TokenGrid
 from ..errors import InputError
 
-__all__ = ["DualClockSettings", "DualClock", "latent_object_mask", "flow_noised", "scheduler_noised"]
+__all__ = ["DualClockSettings", "DualClock", "dual_clock_defaults", "latent_object_mask", "flow_noised", "scheduler_noised"]
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,33 @@ class DualClockSettings:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def dual_clock_defaults(
+    backbone: str, steps: int | None, t_weak: int | None = None, t_strong: int | None = None,
+    local_prompt_weight: float = 0.0,
+) -> DualClockSettings:
+    """The settings for ``backbone`` (an image-to-video kind), checked: the given starting
+    steps, else the backbone's (published for its default step count) scaled to ``steps``."""
+    # Lazy: the kinds module imports diffusers (seconds); the compact sampler never needs it.
+    from ..adapters.kinds import get_i2v_kind
+
+    kind = get_i2v_kind(backbone)
+    steps = steps or kind.default_steps
+
+    def scaled(step: int) -> int:
+        return int(round(step * steps / kind.default_steps))
+
+    weak = scaled(kind.default_t_weak) if t_weak is None else t_weak
+    strong = max(weak, scaled(kind.default_t_strong)) if t_strong is None else t_strong
+    settings = DualClockSettings(weak, strong, local_prompt_weight)
+    settings.check(steps)
+    if local_prompt_weight and not kind.cross_attention:
+        raise InputError(
+            f"{kind.name} has no separate text cross-attention (its text joins self-attention), so local prompts "
+            "cannot be blended in; use --local-prompt-weight 0 or --backbone wan-i2v"
+        )
+    return settings
 
 
 def latent_object_mask(ids: np.ndarray, grid: TokenGrid) -> np.ndarray:

@@ -27,7 +27,7 @@ from ..trajectory import MaskTrajectory
 from .dualclock import DualClock, DualClockSettings, latent_object_mask, scheduler_noised
 from .stages import StepEnd
 
-__all__ = ["I2VBackbone", "DEFAULT_LOCAL_BLOCKS"]
+__all__ = ["I2VBackbone", "DEFAULT_LOCAL_BLOCKS", "check_i2v_folder"]
 
 #: Blocks whose text cross-attention reads the local prompts: the paper's share (10 of 40).
 DEFAULT_LOCAL_BLOCKS = 0.25
@@ -43,6 +43,7 @@ class I2VBackbone:
         self.pipe = pipe
         self.folder = folder
         pipe.scheduler = kind.sampler(pipe.scheduler)
+        pipe.set_progress_bar_config(disable=True)  # the animate pipeline shows one bar per stage
         self.last_clock: DualClock | None = None  # the last call's hold (its noise is the pipeline's own)
 
     @classmethod
@@ -58,18 +59,7 @@ class I2VBackbone:
         """Load a diffusers pipeline folder (``model_index.json``) of ``backbone``'s class,
         offline. ``offload``: diffusers' model CPU offload (GPU only); ``vae_tiling``:
         decode in tiles (both for a 24 GB card and the 14B model)."""
-        kind = get_i2v_kind(backbone)
-        folder = Path(folder)
-        index = folder / "model_index.json"
-        if not index.is_file():
-            hint = " (a TTM-trained folder: use --backbone wan)" if (folder / "maskmotion_backbone.json").is_file() else ""
-            raise InputError(f"{folder} has no model_index.json{hint}; give a diffusers {kind.pipeline_class_name} folder")
-        found = json.loads(index.read_text()).get("_class_name")
-        if found != kind.pipeline_class_name:
-            raise InputError(
-                f"{folder} holds a {found}, not a {kind.pipeline_class_name}; give a {kind.name} folder "
-                f"(e.g. {_EXAMPLE_FOLDERS[kind.name]}) or pick the --backbone that matches it"
-            )
+        kind = check_i2v_folder(folder, backbone)
         if offload and not torch.cuda.is_available():
             raise InputError("--offload moves models between CPU and GPU and needs a GPU; drop it on this machine")
         dtype = dtype or (torch.bfloat16 if torch.device(device).type == "cuda" or offload else torch.float32)
@@ -93,10 +83,12 @@ class I2VBackbone:
         )
 
     def check_frames(self, frames: int) -> None:
-        ct = self.pipe.vae_scale_factor_temporal
-        if frames < 1 or (frames - 1) % ct:
-            near = 1 + max(1, round((frames - 1) / ct)) * ct
-            raise InputError(f"{self.kind.name} renders 1 + {ct}k frames, not {frames}; use --frames {near}")
+        if self.pipe.vae_scale_factor_temporal != self.kind.temporal_compression:
+            raise InputError(
+                f"{self.folder}'s VAE folds {self.pipe.vae_scale_factor_temporal} frames, not the "
+                f"{self.kind.temporal_compression} of {self.kind.name}; give a folder of that family"
+            )
+        self.kind.check_frames(frames)
 
     @property
     def _transformers(self) -> list[torch.nn.Module]:
@@ -235,6 +227,27 @@ class I2VBackbone:
             [build_token_groups(torch.from_numpy(trajectory.ids), grid, max(trajectory.object_ids, default=0), "box")]
         )
         return groups, states, owners
+
+
+def check_i2v_folder(folder: str | os.PathLike, backbone: str) -> I2VKind:
+    """``backbone``'s kind, if ``folder`` is a diffusers folder of its pipeline class; one
+    clear line otherwise (before anything heavy loads)."""
+    kind = get_i2v_kind(backbone)
+    folder = Path(folder)
+    index = folder / "model_index.json"
+    if not index.is_file():
+        hint = " (a TTM-trained folder: use --backbone wan)" if (folder / "maskmotion_backbone.json").is_file() else ""
+        raise InputError(f"{folder} has no model_index.json{hint}; give a diffusers {kind.pipeline_class_name} folder")
+    try:
+        found = json.loads(index.read_text()).get("_class_name")
+    except (OSError, ValueError, AttributeError) as exc:
+        raise InputError(f"{index} is not a readable JSON object ({exc}); re-download the folder") from None
+    if found != kind.pipeline_class_name:
+        raise InputError(
+            f"{folder} holds a {found}, not a {kind.pipeline_class_name}; give a {kind.name} folder "
+            f"(e.g. {_EXAMPLE_FOLDERS[kind.name]}) or pick the --backbone that matches it"
+        )
+    return kind
 
 
 def _conditional_only(processors: list[LocalPromptBlendProcessor], cond: torch.Tensor):  # noqa: ANN202 - a hook

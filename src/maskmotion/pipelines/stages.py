@@ -35,7 +35,7 @@ from ..trajectory import (
     trajectory_to_canvas,
     warp_masks,
 )
-from .dualclock import DualClockSettings
+from .dualclock import DualClockSettings, dual_clock_defaults
 from .motion import MotionPipeline
 from .video import VideoPipeline
 
@@ -289,7 +289,7 @@ class DualClockVideo:
         k = i2v.kind
         self.i2v = i2v
         self.kind = k.name
-        self.settings = settings or DualClockSettings(k.default_t_weak, k.default_t_strong)
+        self.settings = settings  # None: the backbone's defaults, scaled to the steps of each call
         self.frames = frames or k.default_frames
         self.canvas = size or (k.default_height, k.default_width)
         i2v.check_frames(self.frames)
@@ -302,14 +302,15 @@ class DualClockVideo:
     def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
         steps = steps or self.default_steps
         text_guidance = (guidance or self.default_guidance)[1]
+        chosen = self.settings or dual_clock_defaults(self.kind, steps)
 
         def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
             preview = photo_render(canvas_image, canvas_traj, complete_tracks(canvas_traj))
             return self.i2v.sample(
-                canvas_image, preview, canvas_traj, prompt, self.settings, steps, text_guidance, generator, step_end
+                canvas_image, preview, canvas_traj, prompt, chosen, steps, text_guidance, generator, step_end
             )
 
-        settings = {"canvas": list(self.canvas), "folder": self.i2v.folder, "dual_clock": self.settings.record(),
+        settings = {"canvas": list(self.canvas), "folder": self.i2v.folder, "dual_clock": chosen.record(),
                     "sampler": type(self.i2v.pipe.scheduler).__name__, "guidance": text_guidance}  # fmt: skip
         return _render_on_canvas(image, trajectory, self.canvas, sample), settings
 

@@ -1,0 +1,62 @@
+"""`maskmotion animate --backbone wan-i2v|cogvideox-i2v --weights DIR` as a user types it,
+on tiny random folders of the real pipeline classes."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from i2v_testing import save_folder
+from maskmotion.cli import main
+from maskmotion.video import read_video
+
+SCENE_ARGS = ("--prompt", "the ball rolls left while the box slides right", "--object", "ball: a red ball rolls",
+              "--object", "box: a blue box slides", "--steps", "4", "--frames", "9", "--resolution", "32x32", "-q")  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory):
+    root = tmp_path_factory.mktemp("i2v-cli")
+    return {"wan-i2v": save_folder("wan21", root / "wan"), "cogvideox-i2v": save_folder("cogvideox", root / "cog")}
+
+
+@pytest.mark.parametrize("backbone", ["wan-i2v", "cogvideox-i2v"])
+def test_animate_writes_a_video_and_records_the_dual_clock(backbone, folders, scene, tmp_path):
+    out = tmp_path / "clip.mp4"
+    extra = ("--local-prompt-weight", "0.5") if backbone == "wan-i2v" else ()
+    code = main(["animate", str(scene.image_path), "--masks", str(scene.masks_path), *SCENE_ARGS, "--backbone", backbone,
+                 "--weights", str(folders[backbone]), "--t-weak", "1", "--t-strong", "2", *extra, "--out", str(out)])  # fmt: skip
+    assert code == 0
+    video = read_video(out)
+    assert video.shape[0] == 9 and video.shape[1:3] == (24, 40)  # cut back to the input's aspect (40x24)
+    record = json.loads((tmp_path / "clip.plan.json").read_text())
+    assert record["model"]["backbone"] == backbone
+    assert record["settings"]["video"]["kind"] == backbone
+    assert record["settings"]["video"]["dual_clock"] == {
+        "t_weak": 1, "t_strong": 2, "local_prompt_weight": 0.5 if extra else 0.0,
+    }  # fmt: skip
+    assert record["settings"]["video"]["canvas"] == [32, 32]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--backbone", "wan-i2v", "--weights", "{wan-i2v}", "--t-weak", "3", "--t-strong", "2"), "--t-strong (2) is before --t-weak (3)"),
+        (("--backbone", "wan-i2v", "--weights", "{cogvideox-i2v}"), "holds a CogVideoXImageToVideoPipeline, not a WanImageToVideoPipeline"),
+        (("--backbone", "wan-i2v", "--weights", "{wan-i2v}", "--frames", "8"), "renders 1 + 4k frames, not 8"),
+        (("--backbone", "cogvideox-i2v", "--weights", "{cogvideox-i2v}", "--local-prompt-weight", "1"), "no separate text cross-attention"),
+        (("--backbone", "wan-i2v"), "needs --weights DIR"),
+        (("--t-weak", "2"), "--t-weak and --resolution belong to --backbone wan-i2v or cogvideox-i2v"),
+    ],
+)
+def test_bad_combinations_exit_2_with_one_line(extra, message, folders, scene, tmp_path, capsys):
+    extra = [e.format(**{k: str(v) for k, v in folders.items()}) for e in extra]
+    args = [a for a in SCENE_ARGS if a not in ("--frames", "9")] if "--frames" in extra else list(SCENE_ARGS)
+    code = main(["animate", str(scene.image_path), "--masks", str(scene.masks_path), *args, *extra,
+                 "--out", str(tmp_path / "x.mp4")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not (tmp_path / "x.mp4").exists()
