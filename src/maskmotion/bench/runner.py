@@ -192,7 +192,7 @@ class _Pipelines:
             return _match_video(case.reference_video, t, h, w)
         # Every variant renders the scene it was given, whatever its size: no "auto" here.
         result = self.render_pipes[variant.name].render(
-            planned.scene, planned, renderer=variant.renderer, num_inference_steps=self.steps, seed=seed
+            planned.scene, planned, renderer=variant.renderer, num_inference_steps=variant.steps or self.steps, seed=seed
         )
         return result.video
 
