@@ -60,3 +60,14 @@ def test_bad_combinations_exit_2_with_one_line(extra, message, folders, scene, t
     assert code == 2
     assert message in err and len(err.splitlines()) == 1, err
     assert not (tmp_path / "x.mp4").exists()
+
+
+def test_wan_i2v_kind_drives_a_ttm_trained_folder_from_the_cli(weights, scene, tmp_path):
+    out = tmp_path / "clip.mp4"
+    code = main(["animate", str(scene.image_path), "--masks", str(scene.masks_path), "--prompt", "the ball rolls left",
+                 "--object", "ball: a red ball", "--object", "box: a blue box", "--steps", "3", "-q",
+                 "--backbone", "wan-i2v", "--weights", str(weights["wan"]), "--out", str(out)])  # fmt: skip
+    assert code == 0 and out.is_file()
+    record = json.loads((tmp_path / "clip.plan.json").read_text())
+    assert record["settings"]["video"]["kind"] == "wan"
+    assert record["settings"]["video"]["dual_clock"]["t_strong"] >= record["settings"]["video"]["dual_clock"]["t_weak"]

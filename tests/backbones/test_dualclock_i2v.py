@@ -183,3 +183,41 @@ def test_bad_combinations_exit_with_one_line(folders, scene, tmp_path):
         I2VBackbone.from_pretrained("wan-i2v", folders["cogvideox"])
     with pytest.raises(InputError, match="no model_index.json"):
         I2VBackbone.from_pretrained("wan-i2v", tmp_path)
+
+
+def test_dual_clock_on_a_ttm_trained_wan_folder(weights, tmp_path):
+    """The same kind on TTM-trained weights: held regions are the noised preview before
+    their start, and with nothing held the trained sampler is unchanged."""
+    from maskmotion.pipelines.backbone import BackboneTTM
+
+    ttm = BackboneTTM.from_pretrained(weights["wan"])
+    c = ttm.config
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 255, (c.height, c.width, 3), dtype=np.uint8)
+    ids = np.zeros((c.frames, c.height, c.width), np.uint8)
+    ids[:, 8:24, 8:24] = 1
+    traj = MaskTrajectory(ids, [TrajectoryObject(1, "ball", "a ball")])
+    preview = rng.integers(0, 255, (c.frames, c.height, c.width, 3), dtype=np.uint8)
+    seen = []
+    handle = ttm.video.register_forward_pre_hook(lambda m, args: seen.append(args[0][:, :4].clone()))
+    try:
+        ttm.sample_video(image, traj, "x", num_inference_steps=3, generator=torch.Generator().manual_seed(0),
+                         text_guidance_scale=1.0, dual_clock=DualClockSettings(1, 2), preview=preview)  # fmt: skip
+    finally:
+        handle.remove()
+    noise = torch.randn(seen[0].shape, generator=torch.Generator().manual_seed(0))
+    clean = ttm.encode_video(preview[None])
+    ct, cs, causal = ttm.kind.compression(ttm.vae.config)
+    from maskmotion.attention import TokenGrid
+
+    objects = torch.from_numpy(latent_object_mask(ids, TokenGrid(ct, causal, cs)))[None, None].expand_as(noise)
+    ttm.scheduler.set_timesteps(3)
+    for k, held in enumerate([torch.ones_like(objects), objects]):
+        s = float(ttm.scheduler.sigmas[k])
+        target = (1 - s) * clean + s * noise
+        torch.testing.assert_close(seen[k][held], target[held], rtol=0, atol=1e-5)
+    plain = ttm.sample_video(image, traj, "x", num_inference_steps=3, generator=torch.Generator().manual_seed(0))
+    empty = ttm.sample_video(image, traj, "x", num_inference_steps=3, generator=torch.Generator().manual_seed(0),
+                             dual_clock=DualClockSettings(0, 0), preview=preview)  # fmt: skip
+    np.testing.assert_array_equal(empty, plain)
+

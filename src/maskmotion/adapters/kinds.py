@@ -41,6 +41,8 @@ __all__ = [
 # predict(x_t, t) -> the model's raw prediction (velocity for Wan, v for AnimateDiff).
 Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 StepEnd = Callable[[int, torch.Tensor, torch.Tensor], None]
+# before_step(i, x) -> the input of step i (called after the scheduler's set_timesteps).
+BeforeStep = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 class BackboneKind:
@@ -171,8 +173,10 @@ class BackboneKind:
         raise NotImplementedError
 
     def sample(
-        self, scheduler: Any, predict: Predict, noise: torch.Tensor, steps: int, step_end: StepEnd | None = None
+        self, scheduler: Any, predict: Predict, noise: torch.Tensor, steps: int, step_end: StepEnd | None = None,
+        before_step: BeforeStep | None = None,
     ) -> torch.Tensor:
+        """Sample from ``noise``; ``before_step(i, x)`` may replace step i's input (dual-clock)."""
         raise NotImplementedError
 
     def folder_config(self, scheduler: Any) -> dict[str, Any]:
@@ -265,13 +269,15 @@ class WanKind(BackboneKind):
         x_t = (1 - s) * x0 + s * noise
         return x_t, sigma * scheduler.config.num_train_timesteps, noise - x0
 
-    def sample(self, scheduler, predict, noise, steps, step_end=None):
+    def sample(self, scheduler, predict, noise, steps, step_end=None, before_step=None):
         # First-order Euler over the scheduler's (shifted) sigmas, from pure noise (sigma 1).
         scheduler.set_timesteps(steps)
         sigmas = scheduler.sigmas.tolist()  # (steps + 1,), ends at 0
         x = noise
         b = x.shape[0]
         for i, t in enumerate(scheduler.timesteps):
+            if before_step is not None:
+                x = before_step(i, x)
             velocity = predict(x, t.expand(b).to(x.device))  # (B, C, t, h, w)
             x = x + (sigmas[i + 1] - sigmas[i]) * velocity.to(x.dtype)
             if step_end is not None:
@@ -350,11 +356,13 @@ class AnimateDiffKind(BackboneKind):
         t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
         return scheduler.add_noise(x0, noise, t), t, scheduler.get_velocity(x0, noise, t)
 
-    def sample(self, scheduler, predict, noise, steps, step_end=None):
+    def sample(self, scheduler, predict, noise, steps, step_end=None, before_step=None):
         scheduler.set_timesteps(steps)
         x = noise * scheduler.init_noise_sigma
         b = x.shape[0]
         for i, t in enumerate(scheduler.timesteps):
+            if before_step is not None:
+                x = before_step(i, x)
             v = predict(x, t.expand(b).to(x.device))  # (B, C, T, h, w)
             x = scheduler.step(v.to(x.dtype), t, x).prev_sample  # DDIM, eta 0: deterministic
             if step_end is not None:

@@ -63,7 +63,7 @@ from ..trajectory import (
     warp_masks,
 )
 from ..weights import STAGES, resolve_model_folder
-from .dualclock import DualClockSettings
+from .dualclock import DualClockSettings, dual_clock_defaults
 from .motion import MotionPipeline
 from .stages import (
     BackboneMotion,
@@ -321,7 +321,16 @@ class AnimatePipeline:
         frames: int | None, size: tuple[int, int] | None, text_encoder: TextEncoder | None,
     ) -> "AnimatePipeline":  # fmt: skip
         # Lazy: the i2v module imports diffusers (seconds), which the small model never needs.
-        from .i2v import I2VBackbone
+        from .i2v import I2VBackbone, ttm_backbone_of
+
+        trained = ttm_backbone_of(path, backbone)
+        if trained is not None:  # a TTM-trained folder: its own stages, dual-clock on stage 2
+            pipe = cls._from_backbone(path, device, stages, trained, dtype)
+            if pipe.video_stage is not None:
+                ttm = pipe.video_stage.ttm
+                steps = ttm.config.num_inference_steps
+                pipe.video_stage = BackboneVideo(ttm, dual_clock or dual_clock_defaults(backbone, steps))
+            return pipe
 
         motion = None
         if "motion" in stages:

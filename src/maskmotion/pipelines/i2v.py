@@ -27,7 +27,7 @@ from ..trajectory import MaskTrajectory
 from .dualclock import DualClock, DualClockSettings, latent_object_mask, scheduler_noised
 from .stages import StepEnd
 
-__all__ = ["I2VBackbone", "DEFAULT_LOCAL_BLOCKS", "check_i2v_folder"]
+__all__ = ["I2VBackbone", "DEFAULT_LOCAL_BLOCKS", "check_i2v_folder", "ttm_backbone_of"]
 
 #: Blocks whose text cross-attention reads the local prompts: the paper's share (10 of 40).
 DEFAULT_LOCAL_BLOCKS = 0.25
@@ -229,15 +229,35 @@ class I2VBackbone:
         return groups, states, owners
 
 
+#: The TTM-trained backbone kind each image-to-video kind can start by dual-clock.
+_TRAINED = {"wan-i2v": "wan"}
+
+
+def ttm_backbone_of(folder: str | os.PathLike, backbone: str) -> str | None:
+    """The TTM backbone (e.g. "wan") when ``folder`` is a TTM-trained weights folder
+    (``maskmotion_backbone.json``) that ``backbone`` can drive, None for a diffusers folder."""
+    if not (Path(folder) / "maskmotion_backbone.json").is_file():
+        return None
+    if backbone not in _TRAINED:
+        raise InputError(f"{folder} is a TTM-trained folder; {backbone} has no TTM-trained form (use --backbone wan-i2v "
+                         "for a Wan one, or give a diffusers image-to-video folder)")  # fmt: skip
+    from .backbone import read_backbone_config  # lazy: only for trained folders
+
+    read_backbone_config(folder, _TRAINED[backbone])  # names the kind it holds if it is another
+    return _TRAINED[backbone]
+
+
 def check_i2v_folder(folder: str | os.PathLike, backbone: str) -> I2VKind:
-    """``backbone``'s kind, if ``folder`` is a diffusers folder of its pipeline class; one
-    clear line otherwise (before anything heavy loads)."""
+    """``backbone``'s kind, if ``folder`` is a diffusers folder of its pipeline class (or,
+    for wan-i2v, a TTM-trained Wan folder); one clear line otherwise (before anything
+    heavy loads)."""
     kind = get_i2v_kind(backbone)
     folder = Path(folder)
+    if ttm_backbone_of(folder, backbone) is not None:
+        return kind
     index = folder / "model_index.json"
     if not index.is_file():
-        hint = " (a TTM-trained folder: use --backbone wan)" if (folder / "maskmotion_backbone.json").is_file() else ""
-        raise InputError(f"{folder} has no model_index.json{hint}; give a diffusers {kind.pipeline_class_name} folder")
+        raise InputError(f"{folder} has no model_index.json; give a diffusers {kind.pipeline_class_name} folder")
     try:
         found = json.loads(index.read_text()).get("_class_name")
     except (OSError, ValueError, AttributeError) as exc:

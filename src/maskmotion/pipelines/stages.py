@@ -254,13 +254,18 @@ class CompactVideo(_CompactFacts):
 
 
 class BackboneVideo(_BackboneFacts):
-    """A real backbone's stage 2, on the backbone's canvas."""
+    """A real backbone's stage 2, on the backbone's canvas. With ``dual_clock``, the
+    trained model starts from the warp preview (dual-clock on top of TTM weights)."""
 
-    def __init__(self, ttm: BackboneTTM) -> None:
+    def __init__(self, ttm: BackboneTTM, dual_clock: DualClockSettings | None = None) -> None:
         if ttm.video is None:
             raise ValueError("the backbone folder was loaded without its stage-2 model")
+        if dual_clock is not None and dual_clock.local_prompt_weight:
+            raise InputError("a TTM-trained folder reads local prompts through its own masked layers; "
+                             "drop --local-prompt-weight")  # fmt: skip
         self.ttm = ttm
         self.kind = ttm.config.backbone
+        self.dual_clock = dual_clock
 
 
     def out_of_domain(self, image: np.ndarray) -> str | None:
@@ -270,13 +275,21 @@ class BackboneVideo(_BackboneFacts):
         c = self.ttm.config
 
         def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
-            # The paper's stage 2 reads the masks only; tracks are not a condition here.
+            # The paper's stage 2 reads the masks only; tracks are not a condition here
+            # (the dual-clock preview alone is drawn from them).
+            preview = None
+            if self.dual_clock is not None:
+                preview = photo_render(canvas_image, canvas_traj, complete_tracks(canvas_traj))
             return self.ttm.sample_video(
                 canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
                 text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end,
+                dual_clock=self.dual_clock, preview=preview,
             )  # fmt: skip
 
-        return _render_on_canvas(image, trajectory, (c.height, c.width), sample), {"canvas": [c.height, c.width]}
+        settings: dict[str, Any] = {"canvas": [c.height, c.width]}
+        if self.dual_clock is not None:
+            settings["dual_clock"] = self.dual_clock.record()
+        return _render_on_canvas(image, trajectory, (c.height, c.width), sample), settings
 
 
 class DualClockVideo:
