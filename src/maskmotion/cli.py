@@ -612,6 +612,8 @@ def _run_render(args: argparse.Namespace) -> None:
         if args.renderer == "model":
             _check_model_folders(args, motion=False, video=True)
         scene, traj = _render_scene(args)
+        if args.backbone in I2V_CHOICES:
+            args.frames = traj.num_frames  # an image-to-video backbone renders the trajectory's length (1 + 4k)
         pipe = _load_pipeline(args, [] if args.renderer == "warp" else ["video"], device)
         source = _plan_source(args, pipe)
         result = pipe.render(
