@@ -76,7 +76,8 @@ def test_wan_i2v_kind_drives_a_ttm_trained_folder_from_the_cli(weights, scene, t
 def test_plan_then_render_keeps_the_trajectory_length(folders, scene, tmp_path):
     common = ("--backbone", "wan-i2v", "--weights", str(folders["wan-i2v"]), "--resolution", "32x32")
     assert main(["plan", str(scene.image_path), "--masks", str(scene.masks_path), "--prompt", "the ball rolls left",
-                 "--object", "ball: a red ball", "--frames", "9", "-q", "--out", str(tmp_path / "p")]) == 0  # fmt: skip
+                 "--object", "ball: a red ball", "--object", "box: a blue box", "--frames", "9", "-q",
+                 "--out", str(tmp_path / "p")]) == 0  # fmt: skip
     assert main(["render", str(scene.image_path), "--trajectory", str(tmp_path / "p.trajectory.npz"), "--plan",
                  str(tmp_path / "p.plan.json"), "--steps", "3", "-q", *common, "--out", str(tmp_path / "v.mp4")]) == 0  # fmt: skip
     assert read_video(tmp_path / "v.mp4").shape[0] == 9
