@@ -48,6 +48,7 @@ def test_animate_writes_a_video_and_records_the_dual_clock(backbone, folders, sc
         (("--backbone", "wan-i2v", "--weights", "{wan-i2v}", "--frames", "8"), "renders 1 + 4k frames, not 8"),
         (("--backbone", "cogvideox-i2v", "--weights", "{cogvideox-i2v}", "--local-prompt-weight", "1"), "no separate text cross-attention"),
         (("--backbone", "wan-i2v"), "needs --weights DIR"),
+        (("--backbone", "wan-i2v", "--weights", "{wan-i2v}", "--resolution", "40x40"), "multiples of 16 pixels, not 40x40"),
         (("--t-weak", "2"), "--t-weak and --resolution belong to --backbone wan-i2v or cogvideox-i2v"),
     ],
 )

@@ -90,6 +90,14 @@ class I2VBackbone:
             )
         self.kind.check_frames(frames)
 
+    def check_size(self, height: int, width: int) -> None:
+        """A canvas the transformer can patch (the pipelines would silently shrink it)."""
+        patch = self._transformers[0].config.patch_size
+        cell = int(self.pipe.vae_scale_factor_spatial) * int(patch[1] if isinstance(patch, (list, tuple)) else patch)
+        if height % cell or width % cell:
+            raise InputError(f"{self.kind.name} needs a canvas in multiples of {cell} pixels, not {height}x{width}; "
+                             f"use --resolution {height // cell * cell}x{width // cell * cell}")  # fmt: skip
+
     @property
     def _transformers(self) -> list[torch.nn.Module]:
         return [m for m in (self.pipe.transformer, getattr(self.pipe, "transformer_2", None)) if m is not None]

@@ -306,6 +306,7 @@ class DualClockVideo:
         self.frames = frames or k.default_frames
         self.canvas = size or (k.default_height, k.default_width)
         i2v.check_frames(self.frames)
+        i2v.check_size(*self.canvas)
         self.default_steps = k.default_steps
         self.default_guidance = (1.0, k.default_guidance)  # (visual: unused, text)
 
