@@ -24,7 +24,8 @@ from .errors import InputError
 logger = logging.getLogger("maskmotion")
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
-BACKBONE_CHOICES = ("small", "wan", "animatediff")
+BACKBONE_CHOICES = ("small", "wan", "animatediff", "wan-i2v", "cogvideox-i2v")
+I2V_CHOICES = ("wan-i2v", "cogvideox-i2v")
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -201,6 +202,35 @@ def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, moti
         "--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
         help="precision of --backbone wan/animatediff models (default auto: bfloat16 on a GPU, float32 on CPU)",
     )  # fmt: skip
+    if video:
+        _add_dual_clock_arguments(p)
+
+
+def _add_dual_clock_arguments(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("dual-clock (--backbone wan-i2v / cogvideox-i2v; docs/backbones.md)")
+    g.add_argument("--t-weak", type=int, metavar="STEP",
+                   help="step at which the background leaves the warp preview (default: wan-i2v 3, cogvideox-i2v 4, "
+                   "for 50 steps; scaled to other --steps)")  # fmt: skip
+    g.add_argument("--t-strong", type=int, metavar="STEP",
+                   help="step at which the moving objects leave it (default: wan-i2v 7, cogvideox-i2v 9, for 50 steps)")
+    g.add_argument("--local-prompt-weight", type=float, default=0.0, metavar="W",
+                   help="blend masked cross-attention of the objects' local prompts into the first blocks, 0..1 "
+                   "(default 0; wan-i2v only)")  # fmt: skip
+    g.add_argument("--resolution", type=_resolution, metavar="HxW",
+                   help="the backbone's canvas (default: wan-i2v 480x832, cogvideox-i2v 480x720; Wan2.2-TI2V-5B: "
+                   "704x1280); the video is cut back to the input's aspect")  # fmt: skip
+    g.add_argument("--offload", action="store_true", help="diffusers' model CPU offload (a GPU with 24 GB for the 14B model)")
+    g.add_argument("--vae-tiling", action="store_true", help="decode the video in tiles (less GPU memory)")
+
+
+def _resolution(text: str) -> tuple[int, int]:
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not HxW in pixels, e.g. 480x832") from None
+    if h < 16 or w < 16:
+        raise argparse.ArgumentTypeError(f"{text!r}: height and width must be at least 16")
+    return h, w
 
 
 def _pair(text: str) -> tuple[float, float]:
@@ -322,6 +352,9 @@ def _quiet_libraries() -> None:
         from transformers.utils import logging as hf_logging
 
         hf_logging.disable_progress_bar()
+        from diffusers.utils import logging as diffusers_logging
+
+        diffusers_logging.disable_progress_bar()  # the image-to-video pipelines' loading bar
     except ImportError:  # pragma: no cover - a dependency
         pass
 
@@ -329,6 +362,21 @@ def _quiet_libraries() -> None:
 def _check_backbone(args: argparse.Namespace) -> None:
     """--backbone and --weights agree, and a real backbone's folder is readable (before
     any planning work)."""
+    _check_dual_clock(args)
+    if args.backbone in I2V_CHOICES:
+        if args.model != "default":
+            raise InputError(f"--model is the bundled small backbone's; --backbone {args.backbone} reads --weights (drop --model)")
+        if args.weights is None:
+            raise InputError(
+                f"--backbone {args.backbone} needs --weights DIR, a local diffusers image-to-video folder "
+                "(e.g. Wan2.1-I2V-14B-480P-Diffusers; see docs/backbones.md)"
+            )
+        from .pipelines.i2v import check_i2v_folder
+
+        kind = check_i2v_folder(args.weights, args.backbone)
+        if getattr(args, "frames", None) is not None:
+            kind.check_frames(args.frames)
+        return
     if args.backbone == "small":
         if args.weights is not None:
             raise InputError(
@@ -356,6 +404,26 @@ def _check_backbone(args: argparse.Namespace) -> None:
     read_backbone_config(args.weights, args.backbone)
 
 
+def _dual_clock_given(args: argparse.Namespace) -> list[str]:
+    given = [("--t-weak", getattr(args, "t_weak", None) is not None), ("--t-strong", getattr(args, "t_strong", None) is not None),
+             ("--local-prompt-weight", bool(getattr(args, "local_prompt_weight", 0.0))),
+             ("--offload", getattr(args, "offload", False)), ("--vae-tiling", getattr(args, "vae_tiling", False)),
+             ("--resolution", getattr(args, "resolution", None) is not None)]  # fmt: skip
+    return [flag for flag, on in given if on]
+
+
+def _check_dual_clock(args: argparse.Namespace) -> None:
+    """The dual-clock options belong to the image-to-video backbones, and agree."""
+    given = _dual_clock_given(args)
+    if args.backbone not in I2V_CHOICES:
+        if given:
+            raise InputError(f"{' and '.join(given)} belong to --backbone wan-i2v or cogvideox-i2v (add one, or drop them)")
+        return
+    from .pipelines.dualclock import dual_clock_defaults
+
+    dual_clock_defaults(args.backbone, args.steps, args.t_weak, args.t_strong, args.local_prompt_weight)
+
+
 def _check_model_folders(args: argparse.Namespace, motion: bool, video: bool) -> None:
     """Find the bundled model folders that are surely needed before planning (GrabCut on a
     big photo takes a while); their weights are checked when they load."""
@@ -378,8 +446,15 @@ def _load_pipeline(args: argparse.Namespace, stages: Sequence[str], device: str)
     if stages:
         logger.info("loading %s (%s) from %s on %s", " and ".join(stages), args.backbone, source, device)
     dtype = None if args.dtype == "auto" else getattr(torch, args.dtype)
+    extra = {}
+    if args.backbone in I2V_CHOICES:
+        from .pipelines.dualclock import dual_clock_defaults
+
+        settings = dual_clock_defaults(args.backbone, args.steps, args.t_weak, args.t_strong, args.local_prompt_weight)
+        extra = dict(dual_clock=settings, offload=args.offload, vae_tiling=args.vae_tiling,
+                     frames=getattr(args, "frames", None), size=args.resolution)  # fmt: skip
     pipe = AnimatePipeline.from_pretrained(
-        source, device, stages=stages, text_model=args.text_model, backbone=args.backbone, dtype=dtype
+        source, device, stages=stages, text_model=args.text_model, backbone=args.backbone, dtype=dtype, **extra
     )
     pipe.set_progress_bar_config(disable=args.quiet)
     return pipe
@@ -537,6 +612,8 @@ def _run_render(args: argparse.Namespace) -> None:
         if args.renderer == "model":
             _check_model_folders(args, motion=False, video=True)
         scene, traj = _render_scene(args)
+        if args.backbone in I2V_CHOICES:
+            args.frames = traj.num_frames  # an image-to-video backbone renders the trajectory's length (1 + 4k)
         pipe = _load_pipeline(args, [] if args.renderer == "warp" else ["video"], device)
         source = _plan_source(args, pipe)
         result = pipe.render(

@@ -1,4 +1,4 @@
-"""What differs between the two real backbones, in one small class each.
+"""What differs between the real backbones, in one small class each.
 
 `WanKind` (Wan 2.1: causal video VAE, umT5, DiT, flow matching) and `AnimateDiffKind`
 (SD 1.5's image VAE per frame, CLIP, `UNetMotionModel`, DDIM with v-prediction and zero
@@ -10,6 +10,9 @@ hooks, training) is shared and asks the kind for:
 - prompt encoding (global states and per-token states of local prompts);
 - token groups at the backbone's token grid;
 - the sampler (Euler over the flow-matching sigmas, or DDIM) and the training target.
+
+`I2VKind` (`WanI2VKind`, `CogVideoXI2VKind`) is the same idea for public image-to-video
+pipelines that dual-clock sampling drives as they are, without TTM layers.
 """
 
 from __future__ import annotations
@@ -30,11 +33,16 @@ from .animatediff import AnimateDiffTTM, add_ttm_to_animatediff, ttm_ddim_schedu
 from .common import TTMModel, check_loading_info
 from .wan import WanTTM, add_ttm_to_wan
 
-__all__ = ["BACKBONES", "BackboneKind", "WanKind", "AnimateDiffKind", "get_kind"]
+__all__ = [
+    "BACKBONES", "BackboneKind", "WanKind", "AnimateDiffKind", "get_kind",
+    "I2V_BACKBONES", "I2VKind", "WanI2VKind", "CogVideoXI2VKind", "get_i2v_kind",
+]  # fmt: skip
 
 # predict(x_t, t) -> the model's raw prediction (velocity for Wan, v for AnimateDiff).
 Predict = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 StepEnd = Callable[[int, torch.Tensor, torch.Tensor], None]
+# before_step(i, x) -> the input of step i (called after the scheduler's set_timesteps).
+BeforeStep = Callable[[int, torch.Tensor], torch.Tensor]
 
 
 class BackboneKind:
@@ -165,8 +173,10 @@ class BackboneKind:
         raise NotImplementedError
 
     def sample(
-        self, scheduler: Any, predict: Predict, noise: torch.Tensor, steps: int, step_end: StepEnd | None = None
+        self, scheduler: Any, predict: Predict, noise: torch.Tensor, steps: int, step_end: StepEnd | None = None,
+        before_step: BeforeStep | None = None,
     ) -> torch.Tensor:
+        """Sample from ``noise``; ``before_step(i, x)`` may replace step i's input (dual-clock)."""
         raise NotImplementedError
 
     def folder_config(self, scheduler: Any) -> dict[str, Any]:
@@ -259,13 +269,15 @@ class WanKind(BackboneKind):
         x_t = (1 - s) * x0 + s * noise
         return x_t, sigma * scheduler.config.num_train_timesteps, noise - x0
 
-    def sample(self, scheduler, predict, noise, steps, step_end=None):
+    def sample(self, scheduler, predict, noise, steps, step_end=None, before_step=None):
         # First-order Euler over the scheduler's (shifted) sigmas, from pure noise (sigma 1).
         scheduler.set_timesteps(steps)
         sigmas = scheduler.sigmas.tolist()  # (steps + 1,), ends at 0
         x = noise
         b = x.shape[0]
         for i, t in enumerate(scheduler.timesteps):
+            if before_step is not None:
+                x = before_step(i, x)
             velocity = predict(x, t.expand(b).to(x.device))  # (B, C, t, h, w)
             x = x + (sigmas[i + 1] - sigmas[i]) * velocity.to(x.dtype)
             if step_end is not None:
@@ -344,11 +356,13 @@ class AnimateDiffKind(BackboneKind):
         t = torch.randint(0, scheduler.config.num_train_timesteps, (b,), generator=generator).to(x0.device)
         return scheduler.add_noise(x0, noise, t), t, scheduler.get_velocity(x0, noise, t)
 
-    def sample(self, scheduler, predict, noise, steps, step_end=None):
+    def sample(self, scheduler, predict, noise, steps, step_end=None, before_step=None):
         scheduler.set_timesteps(steps)
         x = noise * scheduler.init_noise_sigma
         b = x.shape[0]
         for i, t in enumerate(scheduler.timesteps):
+            if before_step is not None:
+                x = before_step(i, x)
             v = predict(x, t.expand(b).to(x.device))  # (B, C, T, h, w)
             x = scheduler.step(v.to(x.dtype), t, x).prev_sample  # DDIM, eta 0: deterministic
             if step_end is not None:
@@ -368,6 +382,102 @@ def _strict(cls: type, folder: Path, **kwargs: Any) -> nn.Module:
 
 
 BACKBONES: dict[str, BackboneKind] = {"wan": WanKind(), "animatediff": AnimateDiffKind()}
+
+
+# ---- public image-to-video pipelines, driven as they are (dual-clock, no TTM layers) -------
+class I2VKind:
+    """What differs between the public diffusers image-to-video pipelines that dual-clock
+    sampling drives unchanged (`maskmotion.pipelines.i2v`): their class, canvas, step
+    defaults and starting steps (Time-to-Move's, for 50 steps), sampler, and latent layout."""
+
+    name: str
+    pipeline_class_name: str
+    default_frames: int
+    default_height: int
+    default_width: int
+    default_steps = 50
+    default_guidance: float
+    default_t_weak: int
+    default_t_strong: int
+    #: The latents' axis order: (B, C, T, H, W) "cthw" or (B, T, C, H, W) "tchw".
+    layout: str = "cthw"
+    #: Whether the blocks have a text cross-attention to steer with local prompts.
+    cross_attention = True
+    #: Video frames per latent frame after the first (both families' VAEs are causal, 4x).
+    temporal_compression = 4
+
+    def check_frames(self, frames: int) -> None:
+        """Frames this backbone's VAE can take (1 + k * compression), or one line naming the nearest."""
+        ct = self.temporal_compression
+        if frames < 1 or (frames - 1) % ct:
+            near = 1 + max(1, round((frames - 1) / ct)) * ct
+            raise InputError(f"{self.name} renders 1 + {ct}k frames, not {frames}; use --frames {near}")
+
+    def pipeline_class(self) -> type:
+        return getattr(diffusers, self.pipeline_class_name)
+
+    def sampler(self, scheduler: Any) -> Any:
+        """A one-step sampler over the folder's schedule: dual-clock replaces the sample
+        between steps, which a multistep solver's history would not know about."""
+        raise NotImplementedError
+
+    def encode_preview(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> latents as the pipeline's sampler holds them."""
+        raise NotImplementedError
+
+    def to_layout(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, C, t, h, w) -> this pipeline's latent layout."""
+        return x if self.layout == "cthw" else x.transpose(1, 2)
+
+
+class WanI2VKind(I2VKind):
+    """Wan 2.1 / 2.2 image-to-video (`WanImageToVideoPipeline`): 14B-480P with a CLIP image
+    encoder, TI2V-5B without one (its first latent frame is the image, `expand_timesteps`)."""
+
+    name = "wan-i2v"
+    pipeline_class_name = "WanImageToVideoPipeline"
+    default_frames, default_height, default_width = 81, 480, 832
+    default_guidance = 5.0
+    default_t_weak, default_t_strong = 3, 7
+
+    def sampler(self, scheduler: Any) -> Any:
+        # The folders ship UniPC over shifted flow sigmas; Euler over the same sigmas.
+        config = scheduler.config
+        shift = config.get("flow_shift") or config.get("shift") or 3.0
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=config.get("num_train_timesteps", 1000), shift=shift)
+
+    def encode_preview(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        return BACKBONES["wan"].encode(vae, video)  # normalised as Wan's transformer reads latents
+
+
+class CogVideoXI2VKind(I2VKind):
+    """CogVideoX image-to-video (`CogVideoXImageToVideoPipeline`, 5B-I2V; 1.5 pads a latent frame)."""
+
+    name = "cogvideox-i2v"
+    pipeline_class_name = "CogVideoXImageToVideoPipeline"
+    default_frames, default_height, default_width = 49, 480, 720
+    default_guidance = 6.0
+    default_t_weak, default_t_strong = 4, 9
+    layout = "tchw"
+    cross_attention = False  # text tokens join the video tokens' self-attention
+
+    def sampler(self, scheduler: Any) -> Any:
+        # The folders ship CogVideoX's DPM solver (multistep); its DDIM over the same betas.
+        return diffusers.CogVideoXDDIMScheduler.from_config(scheduler.config)
+
+    def encode_preview(self, vae: nn.Module, video: torch.Tensor) -> torch.Tensor:
+        weight = next(vae.parameters())
+        latent = vae.encode(video.to(weight.device, weight.dtype)).latent_dist.mode()  # (B, C, t, h, w)
+        return self.to_layout(latent * vae.config.scaling_factor)
+
+
+I2V_BACKBONES: dict[str, I2VKind] = {"wan-i2v": WanI2VKind(), "cogvideox-i2v": CogVideoXI2VKind()}
+
+
+def get_i2v_kind(name: str) -> I2VKind:
+    if name not in I2V_BACKBONES:
+        raise InputError(f"unknown image-to-video backbone {name!r}; choose from {sorted(I2V_BACKBONES)}")
+    return I2V_BACKBONES[name]
 
 
 def get_kind(name: str) -> BackboneKind:

@@ -43,7 +43,7 @@ from .plan import (
     cross_attention_codes,
     self_attention_codes,
 )
-from .processors import MaskContext, MaskedCrossAttnProcessor, MaskedSelfAttnProcessor
+from .processors import LocalPromptBlendProcessor, MaskContext, MaskedCrossAttnProcessor, MaskedSelfAttnProcessor
 from .varlen import varlen_available
 
 __all__ = [
@@ -76,4 +76,5 @@ __all__ = [
     "MaskContext",
     "MaskedSelfAttnProcessor",
     "MaskedCrossAttnProcessor",
+    "LocalPromptBlendProcessor",
 ]

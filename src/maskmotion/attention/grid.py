@@ -94,6 +94,22 @@ class TokenGrid:
             )
         return latent_t // pt, height // rows, width // cols
 
+    def cell_any(self, mask: np.ndarray) -> np.ndarray:
+        """A (T, H, W) bool pixel mask on this grid: a cell (latent frame x patch, e.g. a
+        latent pixel when patch_size is 1) is True where any pixel it spans is, over all
+        the video frames that fold into it. Returns (t, h, w) bool."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.ndim != 3:
+            raise ValueError(f"mask must be (T, H, W), got shape {mask.shape}")
+        t, h, w = self.token_shape(*mask.shape)
+        rows, cols = self.pixels_per_token
+        # Space: any pixel of each cell, frame by frame.
+        per_frame = mask.reshape(mask.shape[0], h, rows, w, cols).any(axis=(2, 4))  # (T, h, w)
+        # Time: any frame that folds into each cell's time index.
+        out = np.zeros((t, h, w), dtype=bool)
+        np.logical_or.at(out, self.frame_to_token_time(mask.shape[0]), per_frame)
+        return out
+
     def frame_to_token_time(self, num_frames: int) -> np.ndarray:
         """For each video frame, the token-time index whose tokens span it: int64 (T,)."""
         latent_t = self.num_latent_frames(num_frames)

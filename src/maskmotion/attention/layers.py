@@ -155,6 +155,9 @@ class MaskedCrossAttention(_MaskedAttentionLayer):
         self.context_dim = context_dim
         self.masked = masked
         self.backend: Backend = backend
+        # Inference only, for a layer trained unmasked: blend in the same weights with the
+        # attention restricted to each object's own prompt (training-free TTM); 0 = off.
+        self.masked_blend = 0.0
         inner = num_heads * self.head_dim
         self.to_q = nn.Linear(dim, inner)
         self.to_kv = nn.Linear(context_dim, 2 * inner)
@@ -190,7 +193,15 @@ class MaskedCrossAttention(_MaskedAttentionLayer):
         out = masked_attention(query, key, value, plan, backend=self.backend)  # (B, H, N, d)
         update = self.to_out(out.transpose(1, 2).flatten(2))  # (B, N, D)
         # The bias would leak into uncovered tokens; docs/method.md fixes exactly zero there.
-        return hidden_states + update * plan.has_key[..., None].to(update.dtype)
+        update = update * plan.has_key[..., None].to(update.dtype)
+        if self.masked_blend and not self.masked and groups is not None:
+            own = groups.cross_attention_plan(prompt_object_ids) if isinstance(groups, BatchTokenGroups) else (
+                build_cross_attention_plan(groups, prompt_object_ids))  # fmt: skip
+            masked = self.to_out(masked_attention(query, key, value, own, backend=self.backend).transpose(1, 2).flatten(2))
+            # Tokens of no object keep the unmasked update; object tokens move towards their own prompt's.
+            covered = own.has_key[..., None].to(update.dtype)  # (B, N, 1)
+            update = update + self.masked_blend * covered * (masked - update)
+        return hidden_states + update
 
     def _plan(
         self, groups: BatchTokenGroups | torch.Tensor | None, prompt_object_ids: torch.Tensor, num_tokens: int

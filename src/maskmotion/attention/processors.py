@@ -28,7 +28,7 @@ from .groups import BatchTokenGroups
 from .ops import Backend, masked_attention, resolve_backend
 from .plan import AttentionPlan
 
-__all__ = ["MaskContext", "MaskedSelfAttnProcessor", "MaskedCrossAttnProcessor"]
+__all__ = ["MaskContext", "MaskedSelfAttnProcessor", "MaskedCrossAttnProcessor", "LocalPromptBlendProcessor"]
 
 
 class MaskContext:
@@ -155,6 +155,7 @@ def _project(
     kv_states: torch.Tensor,
     is_cross: bool,
     rotary_emb: tuple[torch.Tensor, torch.Tensor] | None,
+    text_only: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """q (B, H, N, d), k and v (B, H, M, d) the way `attn`'s own processor would make them."""
     heads = attn.heads
@@ -172,7 +173,9 @@ def _project(
             raise ValueError("rotary_emb is only supported for WanAttention modules")
         return query, key, value
     # WanAttention-style: norms across heads on (B, T, H*d), rotary on (B, T, H, d).
-    if getattr(attn, "add_k_proj", None) is not None:
+    # An image-context module (Wan 2.1 I2V) has its text keys in to_k/to_v; only callers
+    # that pass text keys (`LocalPromptBlendProcessor`) may use it.
+    if getattr(attn, "add_k_proj", None) is not None and not text_only:
         raise ValueError("masked processors do not support image-context (add_k_proj) attention; use a plain module")
     if getattr(attn, "fused_projections", False):
         if is_cross:
@@ -285,3 +288,41 @@ class MaskedCrossAttnProcessor(_MaskedProcessorBase):
         if image_shape is not None:
             out = out.transpose(1, 2).reshape(image_shape)
         return out
+
+
+class LocalPromptBlendProcessor(_MaskedProcessorBase):
+    """A pretrained block's own cross-attention, with masked cross-attention of the local
+    prompts blended in, training-free: the same projections read each object's prompt
+    tokens (as the context holds them, already at the block's text width) from the tokens
+    that object covers; the output moves from the module's own by ``weight`` there, and is
+    the module's own everywhere else. While the context is unset (the unconditional pass
+    of classifier-free guidance) the module is exactly itself.
+    """
+
+    def __init__(self, base: object, context: MaskContext, weight: float) -> None:
+        super().__init__(context)
+        self.base = base
+        self.weight = float(weight)
+        self.active = True  # False: the module is exactly itself (e.g. the unconditional pass)
+
+    def __call__(
+        self,
+        attn: nn.Module,
+        hidden_states: torch.Tensor,
+        encoder_hidden_states: torch.Tensor | None = None,
+        attention_mask: torch.Tensor | None = None,
+        rotary_emb: tuple[torch.Tensor, torch.Tensor] | None = None,
+        **kwargs: object,
+    ) -> torch.Tensor:
+        out = self.base(attn, hidden_states, encoder_hidden_states, attention_mask, rotary_emb, **kwargs)  # (B, N, C)
+        if not self.active or not self.context.is_set or not self.weight:
+            return out
+        prompt_states, _ = self.context.prompts(hidden_states.device)
+        plan = self.context.cross_plan(hidden_states.device)
+        query, key, value = _project(
+            attn, hidden_states, prompt_states.to(hidden_states.dtype), is_cross=True, rotary_emb=None, text_only=True
+        )
+        local = masked_attention(query, key, value, plan, backend=self.context.backend)  # (B, H, N, d)
+        local = _finish(attn, local, hidden_states, query.dtype)  # (B, N, C)
+        covered = plan.has_key[..., None].to(out.dtype)  # (B, N, 1): tokens of an object with a prompt
+        return out + self.weight * covered * (local - out)

@@ -35,7 +35,7 @@ from ..eval.fvd import RandomConv3DFeatures
 from ..eval.metrics import centroid_error, identity_swaps, mask_iou_per_object, psnr
 from ..files import atomic_path, sha256_file
 from ..models.io import load_model
-from ..pipelines import AnimatePipeline, MotionPipeline, MotionResult, Scene, VideoPipeline
+from ..pipelines import AnimatePipeline, CompactVideo, MotionPipeline, MotionResult, Scene, VideoPipeline
 from ..text import TextEncoder
 from ..track import MaskTracker
 from ..trajectory import MaskTrajectory
@@ -170,7 +170,8 @@ class _Pipelines:
             if v.renderer == "reference":
                 continue
             video = VideoPipeline(load_model(v.folder, dev), self.text, dev) if v.folder is not None else None
-            pipe = AnimatePipeline(None, video)
+            stage = CompactVideo(video, dual_clock=v.dual_clock) if video is not None else None
+            pipe = AnimatePipeline(None, stage)
             pipe.set_progress_bar_config(disable=True)
             self.render_pipes[v.name] = pipe
 
@@ -191,7 +192,7 @@ class _Pipelines:
             return _match_video(case.reference_video, t, h, w)
         # Every variant renders the scene it was given, whatever its size: no "auto" here.
         result = self.render_pipes[variant.name].render(
-            planned.scene, planned, renderer=variant.renderer, num_inference_steps=self.steps, seed=seed
+            planned.scene, planned, renderer=variant.renderer, num_inference_steps=variant.steps or self.steps, seed=seed
         )
         return result.video
 

@@ -9,16 +9,23 @@ model-free renderer.
 - ``warp``: the model-free warp preview (no stage 2), a reference row;
 - ``reference``: the suite's own reference video, scored like the others (the ceiling of
   what the metrics, tracker included, can give);
-- a path to a model folder: that model, named by its folder.
+- a path to a model folder: that model, named by its folder;
+- any of the model names above followed by ``+sN`` (stage 2 samples N steps instead
+  of ``--steps``), then ``+dcW-S`` (and optionally ``+lpX``): that model sampled with
+  dual-clock denoising, background released at step W and objects at step S, masked
+  cross-attention of the local prompts blended in at weight X (training-free TTM,
+  `maskmotion.pipelines.dualclock`), e.g. ``ti2v+s10+dc2-5+lp1``.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..pipelines.dualclock import DualClockSettings
 from ..weights import resolve_model_folder
 
 #: The ablation's stage-2 model folders in a source checkout (``weights/ablation/`` at the
@@ -38,6 +45,13 @@ class Variant:
     name: str
     folder: Path | None  # stage-2 model folder; None for a model-free renderer
     renderer: str = "model"
+    dual_clock: DualClockSettings | None = None
+    steps: int | None = None  # stage 2's sampler steps; None: the run's --steps
+
+
+_SUFFIXES = re.compile(
+    r"^(?P<base>.+?)(?:\+s(?P<steps>\d+))?(?:\+dc(?P<weak>\d+)-(?P<strong>\d+)(?:\+lp(?P<weight>[0-9.]+))?)?$"
+)
 
 
 def ablation_dir(weights: str | os.PathLike | None = None) -> Path:
@@ -54,6 +68,19 @@ def resolve_variant(name: str, weights: str | os.PathLike | None = None) -> Vari
     name = name.strip()
     if not name:
         raise InputError("an empty variant name; give names separated by commas, e.g. ttm-paper,ti2v")
+    match = _SUFFIXES.match(name)
+    if match and (match["steps"] or match["weak"]):
+        base = resolve_variant(match["base"], weights)
+        if base.folder is None:
+            raise InputError(f"variant {name}: +s and +dc need a model to sample with; {base.name!r} has none")
+        settings = None
+        if match["weak"]:
+            weight = float(match["weight"]) if match["weight"] else 0.0
+            settings = DualClockSettings(int(match["weak"]), int(match["strong"]), weight)
+        return Variant(base.name + name[len(match["base"]):], base.folder, dual_clock=settings,
+                       steps=int(match["steps"]) if match["steps"] else None)  # fmt: skip
+    if "+dc" in name or "+s" in name:
+        raise InputError(f"variant {name}: write NAME+sN, NAME+dcW-S or NAME+sN+dcW-S+lpX, e.g. ti2v+s10+dc2-5+lp1")
     if name in MODEL_FREE:
         return Variant(name, None, renderer=name)
     if name == "default":

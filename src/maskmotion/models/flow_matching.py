@@ -53,15 +53,20 @@ def euler_sample(
     steps: int,
     shift: float = 1.0,
     callback: Callable[[int, torch.Tensor, torch.Tensor], None] | None = None,
+    before_step: Callable[[int, torch.Tensor], torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """Integrate the flow ODE from noise (t = 1) to data (t = 0) with first-order Euler.
 
     ``predict_x0(x_t, t)`` takes the batch and its times (B,); ``callback(i, t, x)`` runs
-    after each step. The last step lands exactly on the final x0 prediction.
+    after each step; ``before_step(i, x)`` may replace step i's input (dual-clock
+    denoising holds regions to a preview this way; the times are `time_grid`'s). The last
+    step lands exactly on the final x0 prediction.
     """
     grid = time_grid(steps, shift).to(noise.device)
     x = noise
     for i in range(steps):
+        if before_step is not None:
+            x = before_step(i, x)
         t, t_next = grid[i], grid[i + 1]
         tb = t.expand(x.shape[0])
         x0 = predict_x0(x, tb)

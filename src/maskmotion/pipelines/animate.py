@@ -63,12 +63,14 @@ from ..trajectory import (
     warp_masks,
 )
 from ..weights import STAGES, resolve_model_folder
+from .dualclock import DualClockSettings, dual_clock_defaults
 from .motion import MotionPipeline
 from .stages import (
     BackboneMotion,
     BackboneVideo,
     CompactMotion,
     CompactVideo,
+    DualClockVideo,
     MotionStage,
     StepEnd,
     VideoStage,
@@ -80,7 +82,9 @@ from .video import OUTPUT_TYPES, VideoPipeline
 logger = logging.getLogger(__name__)
 
 #: Kinds of stage 1 and 2 by the name `from_pretrained` and the command line use.
-BACKBONES = ("small", "wan", "animatediff")
+#: Public image-to-video backbones driven by dual-clock sampling (training-free).
+I2V_BACKBONES = ("wan-i2v", "cogvideox-i2v")
+BACKBONES = ("small", "wan", "animatediff", *I2V_BACKBONES)
 #: "auto" picks "model" when the stage-2 model suits the image and "warp" otherwise.
 RENDERERS = ("auto", "model", "warp")
 #: Frames when no model fixes the count (all objects dragged and the warp renderer).
@@ -233,6 +237,11 @@ class AnimatePipeline:
         text_model: str | os.PathLike | None = None,
         backbone: str = "small",
         dtype: torch.dtype | None = None,
+        dual_clock: DualClockSettings | None = None,
+        offload: bool = False,
+        vae_tiling: bool = False,
+        frames: int | None = None,
+        size: tuple[int, int] | None = None,
     ) -> "AnimatePipeline":
         """Load the stages of a model.
 
@@ -242,12 +251,23 @@ class AnimatePipeline:
         ``"animatediff"``: a real backbone's weights folder (`BackboneTTM`), in ``dtype``.
         ``stages`` picks what to load: ("motion",) to plan only, ("video",) to render only,
         () for drags with the warp renderer (no weights).
+
+        ``backbone="wan-i2v"`` or ``"cogvideox-i2v"``: a public diffusers image-to-video
+        folder refining the warp preview by dual-clock sampling (`DualClockVideo`;
+        ``dual_clock`` sets the starting steps and the local-prompt weight, defaults per
+        backbone; ``offload``, ``vae_tiling``, ``frames`` and the canvas ``size`` (H, W)
+        as `I2VBackbone` and the kind take them); stage 1 is the bundled motion model
+        (``text_model`` as above).
         """
         unknown = sorted(set(stages) - set(STAGES))
         if unknown:
             raise InputError(f"unknown stage(s) {unknown}; choose from {STAGES}")
         if backbone not in BACKBONES:
             raise InputError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
+        if backbone in I2V_BACKBONES:
+            return cls._from_i2v(name_or_path, device, stages, backbone, dtype, dual_clock, offload, vae_tiling,
+                                 frames, size, text_encoder or (TextEncoder(text_model, device=device) if "motion" in stages
+                                                          else None))  # fmt: skip
         if backbone != "small":
             return cls._from_backbone(name_or_path, device, stages, backbone, dtype)
         folders = {s: resolve_model_folder(name_or_path, s) for s in STAGES if s in stages}
@@ -292,6 +312,42 @@ class AnimatePipeline:
             "config_sha256": digest,
             "dtype": str(ttm.dtype).removeprefix("torch."),
         }
+        return pipe
+
+    @classmethod
+    def _from_i2v(
+        cls, path: str | os.PathLike, device: str | torch.device, stages: Sequence[str], backbone: str,
+        dtype: torch.dtype | None, dual_clock: DualClockSettings | None, offload: bool, vae_tiling: bool,
+        frames: int | None, size: tuple[int, int] | None, text_encoder: TextEncoder | None,
+    ) -> "AnimatePipeline":  # fmt: skip
+        # Lazy: the i2v module imports diffusers (seconds), which the small model never needs.
+        from .i2v import I2VBackbone, ttm_backbone_of
+
+        trained = ttm_backbone_of(path, backbone)
+        if trained is not None:  # a TTM-trained folder: its own stages, dual-clock on stage 2
+            pipe = cls._from_backbone(path, device, stages, trained, dtype)
+            if pipe.video_stage is not None:
+                ttm = pipe.video_stage.ttm
+                steps = ttm.config.num_inference_steps
+                pipe.video_stage = BackboneVideo(ttm, dual_clock or dual_clock_defaults(backbone, steps))
+            return pipe
+
+        motion = None
+        if "motion" in stages:
+            folder = resolve_model_folder("default", "motion")
+            motion = MotionPipeline(load_model(folder, device), text_encoder, device)
+        video = None
+        if "video" in stages:
+            i2v = I2VBackbone.from_pretrained(backbone, path, device, dtype, offload=offload, vae_tiling=vae_tiling)
+            video = DualClockVideo(i2v, dual_clock, frames=frames, size=size)
+        pipe = cls(motion, video)
+        pipe.model_info = {
+            "backbone": backbone,
+            "weights": str(path),
+            "stages": list(stages),
+            **({"dtype": str(video.i2v.pipe.dtype).removeprefix("torch."), "offload": offload, "vae_tiling": vae_tiling}
+               if video is not None else {}),
+        }  # fmt: skip
         return pipe
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:

@@ -40,6 +40,8 @@ from ..files import atomic_dir, read_json_file
 from ..trajectory import MaskTrajectory, TrajectoryObject
 from ..weights import STAGES
 from ..adapters.kinds import BACKBONES, BackboneKind, _strict, get_kind
+from ..attention import TokenGrid
+from .dualclock import DualClock, DualClockSettings, latent_object_mask, scheduler_noised
 from .guidance import guided
 from ..models.inputs import concat_local_states, to_model_range, to_uint8
 
@@ -283,8 +285,10 @@ class BackboneTTM:
         guidance: tuple[float | None, float | None],
         generator: torch.Generator | None,
         step_end: StepEnd | None,
+        hold: tuple[DualClockSettings, torch.Tensor, torch.Tensor] | None = None,
     ) -> torch.Tensor:
-        """One clip: cond (1, 2C, t, h, w) -> latents (1, C, t, h, w)."""
+        """One clip: cond (1, 2C, t, h, w) -> latents (1, C, t, h, w). ``hold``: dual-clock
+        (settings, clean preview latents (1, C, t, h, w), objects' latent mask (1, 1, t, h, w))."""
         c = self.config
         steps = steps or c.num_inference_steps
         s_i = c.visual_guidance if guidance[0] is None else guidance[0]
@@ -320,8 +324,21 @@ class BackboneTTM:
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         # Noise from a CPU generator, so a seed gives the same clip on any device.
         noise = torch.randn(1, *self.latent_shape, generator=gen).to(dev)
+        before = None
+        if hold is not None:
+            settings, preview, objects = hold
+            settings.check(steps)
+            clocks: list[DualClock] = []
+
+            def before(i: int, x: torch.Tensor) -> torch.Tensor:
+                if not clocks:  # the kind has set the scheduler's timesteps by now
+                    start = noise * getattr(self.scheduler, "init_noise_sigma", 1.0)
+                    clocks.append(DualClock(preview.to(dev, x.dtype), start, objects, settings,
+                                            scheduler_noised(self.scheduler)))  # fmt: skip
+                return clocks[0](i, x)
+
         with torch.no_grad():
-            return self.kind.sample(self.scheduler, guided(predict, s_i, s_t), noise, steps, step_end)
+            return self.kind.sample(self.scheduler, guided(predict, s_i, s_t), noise, steps, step_end, before)
 
     # ---- stage 1 -----------------------------------------------------------------------
     def sample_motion(
@@ -370,9 +387,13 @@ class BackboneTTM:
         text_guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
         callback_on_step_end: StepEnd | None = None,
+        dual_clock: DualClockSettings | None = None,
+        preview: np.ndarray | None = None,
     ) -> np.ndarray:
         """Stage 2 on the model canvas: the video (frames, H, W, 3) uint8 of ``trajectory``
-        (frames x H x W of the canvas; its objects carry the local prompts) from ``image``."""
+        (frames x H x W of the canvas; its objects carry the local prompts) from ``image``.
+        ``dual_clock`` with a (frames, H, W, 3) uint8 ``preview`` (the warp preview): the
+        trained model starts from it, each region at its own step (`maskmotion.pipelines.dualclock`)."""
         if self.video is None:
             raise InputError("no stage-2 model is loaded (stages=('video',) when loading)")
         image = np.asarray(image)
@@ -384,9 +405,16 @@ class BackboneTTM:
         objects = trajectory.objects
         _, tokens = self.encode_text([o.prompt for o in objects])
         local = concat_local_states([tokens], [[o.id for o in objects]], self.empty_text().shape[-1])
+        hold = None
+        if dual_clock is not None:
+            if preview is None or preview.shape != (*trajectory.ids.shape, 3):
+                raise ValueError(f"dual_clock needs a preview of {(*trajectory.ids.shape, 3)} uint8")
+            ct, cs, causal = self.kind.compression(self.vae.config)
+            mask = latent_object_mask(trajectory.ids, TokenGrid(ct, causal, cs))  # (t, h, w)
+            hold = (dual_clock, self.encode_video(preview[None]), torch.from_numpy(mask)[None, None])
         latents = self._sample(
             self.video, cond, prompt, local, trajectory.ids, max(trajectory.object_ids, default=0),
-            num_inference_steps, (visual_guidance_scale, text_guidance_scale), generator, callback_on_step_end,
+            num_inference_steps, (visual_guidance_scale, text_guidance_scale), generator, callback_on_step_end, hold,
         )  # fmt: skip
         return self.decode(latents)[0]
 

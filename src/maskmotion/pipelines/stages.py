@@ -12,6 +12,7 @@ Kinds:
 - `BackboneMotion`: a real backbone's stage 1 (`BackboneTTM`): masks only, non-rigid.
 - `CompactVideo`: the bundled video model (`VideoPipeline`).
 - `BackboneVideo`: a real backbone's stage 2.
+- `DualClockVideo`: a public image-to-video backbone refining the warp preview (dual-clock).
 - `WarpVideo`: no model; each object's pixels moved along its track.
 """
 
@@ -34,11 +35,13 @@ from ..trajectory import (
     trajectory_to_canvas,
     warp_masks,
 )
+from .dualclock import DualClockSettings, dual_clock_defaults
 from .motion import MotionPipeline
 from .video import VideoPipeline
 
-if TYPE_CHECKING:  # the backbone module imports diffusers, which costs seconds
+if TYPE_CHECKING:  # the backbone modules import diffusers, which costs seconds
     from .backbone import BackboneTTM
+    from .i2v import I2VBackbone
 
 #: ``step_end(step, t, x)`` after every sampler step of a stage.
 StepEnd = Callable[[int, torch.Tensor, torch.Tensor], None]
@@ -206,12 +209,15 @@ def _render_on_canvas(
 
 
 class CompactVideo(_CompactFacts):
-    """The bundled video model, on its own canvas."""
+    """The bundled video model, on its own canvas. With ``dual_clock``, sampling is held
+    to the warp preview (`photo_render`, as `WarpVideo` shows it) until each region's
+    starting step: training-free TTM on a first-frame-only model (docs/backbones.md)."""
 
     kind = "small"
 
-    def __init__(self, pipe: VideoPipeline) -> None:
+    def __init__(self, pipe: VideoPipeline, dual_clock: DualClockSettings | None = None) -> None:
         self.pipe = pipe
+        self.dual_clock = dual_clock
 
     @property
     def canvas(self) -> tuple[int, int]:
@@ -231,23 +237,35 @@ class CompactVideo(_CompactFacts):
 
     def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
         def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
+            preview = None
+            if self.dual_clock is not None:
+                preview = photo_render(canvas_image, canvas_traj, complete_tracks(canvas_traj))
             return self.pipe(
                 canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
                 text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end,
                 tracks=complete_tracks(canvas_traj) if "warp" in self.pipe.model.cfg.cond_names else canvas_traj.tracks,
+                dual_clock=self.dual_clock, warp=preview,
             )  # fmt: skip
 
-        return _render_on_canvas(image, trajectory, self.canvas, sample), {"canvas": list(self.canvas)}
+        settings: dict[str, Any] = {"canvas": list(self.canvas)}
+        if self.dual_clock is not None:
+            settings["dual_clock"] = self.dual_clock.record()
+        return _render_on_canvas(image, trajectory, self.canvas, sample), settings
 
 
 class BackboneVideo(_BackboneFacts):
-    """A real backbone's stage 2, on the backbone's canvas."""
+    """A real backbone's stage 2, on the backbone's canvas. With ``dual_clock``, the
+    trained model starts from the warp preview (dual-clock on top of TTM weights)."""
 
-    def __init__(self, ttm: BackboneTTM) -> None:
+    def __init__(self, ttm: BackboneTTM, dual_clock: DualClockSettings | None = None) -> None:
         if ttm.video is None:
             raise ValueError("the backbone folder was loaded without its stage-2 model")
+        if dual_clock is not None and dual_clock.local_prompt_weight:
+            raise InputError("a TTM-trained folder reads local prompts through its own masked layers; "
+                             "drop --local-prompt-weight")  # fmt: skip
         self.ttm = ttm
         self.kind = ttm.config.backbone
+        self.dual_clock = dual_clock
 
 
     def out_of_domain(self, image: np.ndarray) -> str | None:
@@ -257,13 +275,58 @@ class BackboneVideo(_BackboneFacts):
         c = self.ttm.config
 
         def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
-            # The paper's stage 2 reads the masks only; tracks are not a condition here.
+            # The paper's stage 2 reads the masks only; tracks are not a condition here
+            # (the dual-clock preview alone is drawn from them).
+            preview = None
+            if self.dual_clock is not None:
+                preview = photo_render(canvas_image, canvas_traj, complete_tracks(canvas_traj))
             return self.ttm.sample_video(
                 canvas_image, canvas_traj, prompt, num_inference_steps=steps, visual_guidance_scale=guidance[0],
                 text_guidance_scale=guidance[1], generator=generator, callback_on_step_end=step_end,
+                dual_clock=self.dual_clock, preview=preview,
             )  # fmt: skip
 
-        return _render_on_canvas(image, trajectory, (c.height, c.width), sample), {"canvas": [c.height, c.width]}
+        settings: dict[str, Any] = {"canvas": [c.height, c.width]}
+        if self.dual_clock is not None:
+            settings["dual_clock"] = self.dual_clock.record()
+        return _render_on_canvas(image, trajectory, (c.height, c.width), sample), settings
+
+
+class DualClockVideo:
+    """A public image-to-video backbone refining the warp preview by dual-clock sampling,
+    training-free (`I2VBackbone`), on the backbone's canvas: the preview is rendered there
+    (`photo_render`, as `WarpVideo` shows it), sampled, and cut back to the input's aspect."""
+
+    def __init__(self, i2v: I2VBackbone, settings: DualClockSettings | None = None, frames: int | None = None,
+                 size: tuple[int, int] | None = None) -> None:  # fmt: skip
+        k = i2v.kind
+        self.i2v = i2v
+        self.kind = k.name
+        self.settings = settings  # None: the backbone's defaults, scaled to the steps of each call
+        self.frames = frames or k.default_frames
+        self.canvas = size or (k.default_height, k.default_width)
+        i2v.check_frames(self.frames)
+        i2v.check_size(*self.canvas)
+        self.default_steps = k.default_steps
+        self.default_guidance = (1.0, k.default_guidance)  # (visual: unused, text)
+
+    def out_of_domain(self, image: np.ndarray) -> str | None:
+        return None  # trained on real video
+
+    def render(self, image, trajectory, prompt, steps, guidance, generator, step_end):
+        steps = steps or self.default_steps
+        text_guidance = (guidance or self.default_guidance)[1]
+        chosen = self.settings or dual_clock_defaults(self.kind, steps)
+
+        def sample(canvas_image: np.ndarray, canvas_traj: MaskTrajectory) -> np.ndarray:
+            preview = photo_render(canvas_image, canvas_traj, complete_tracks(canvas_traj))
+            return self.i2v.sample(
+                canvas_image, preview, canvas_traj, prompt, chosen, steps, text_guidance, generator, step_end
+            )
+
+        settings = {"canvas": list(self.canvas), "folder": self.i2v.folder, "dual_clock": chosen.record(),
+                    "sampler": type(self.i2v.pipe.scheduler).__name__, "guidance": text_guidance}  # fmt: skip
+        return _render_on_canvas(image, trajectory, self.canvas, sample), settings
 
 
 class WarpVideo:
@@ -320,6 +383,7 @@ __all__ = [
     "BackboneVideo",
     "CompactMotion",
     "CompactVideo",
+    "DualClockVideo",
     "MOTION_CANVAS",
     "MotionStage",
     "StepEnd",

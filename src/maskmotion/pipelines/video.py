@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 
 from ..errors import InputError
-from ..models import VideoConditions, VideoDiT, euler_sample
+from ..models import VideoConditions, VideoDiT, euler_sample, time_grid
 from ..render import fit_tracks, flow_render, warp_preview
 from ..trajectory import MaskTrajectory, MotionTrack
 from .base import StagePipeline
+from .dualclock import DualClock, DualClockSettings, flow_noised
 from .guidance import guided
 from ..models.inputs import encode_local_prompts, encode_prompts, to_uint8, video_condition
 
@@ -78,8 +79,13 @@ class VideoPipeline(StagePipeline):
         text_guidance_scale: float | None = None,
         generator: torch.Generator | None = None,
         callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
+        dual_clock: DualClockSettings | None = None,
     ) -> torch.Tensor:
-        """Sample a batch: (B, 3, T, H, W) float in [-1, 1]."""
+        """Sample a batch: (B, 3, T, H, W) float in [-1, 1].
+
+        ``dual_clock``: hold the objects and the background to the warp preview until their
+        starting steps (`maskmotion.pipelines.dualclock`), and optionally blend masked
+        cross-attention of the local prompts into unmasked local-prompt layers; training-free."""
         steps = num_inference_steps or self.default_steps
         s_i = self.default_visual_guidance if visual_guidance_scale is None else visual_guidance_scale
         s_t = self.default_text_guidance if text_guidance_scale is None else text_guidance_scale
@@ -94,9 +100,12 @@ class VideoPipeline(StagePipeline):
             [[o.prompt for o in i.trajectory.objects] for i in inputs],
             [[o.id for o in i.trajectory.objects] for i in inputs],
         )
+        if dual_clock is not None:
+            dual_clock.check(steps)
+        blend = dual_clock.local_prompt_weight if dual_clock is not None else 0.0
         groups = model.token_groups(
             [torch.from_numpy(i.trajectory.ids) for i in inputs], [max(i.trajectory.object_ids, default=0) for i in inputs]
-        ) if cfg.needs_groups else None
+        ) if cfg.needs_groups or blend else None
         ids = torch.stack([torch.from_numpy(i.trajectory.ids) for i in inputs]) if cfg.needs_ids else None
         conditions = VideoConditions(
             images=cond,
@@ -120,7 +129,20 @@ class VideoPipeline(StagePipeline):
 
         gen = generator if generator is not None else torch.Generator().manual_seed(0)
         noise = torch.randn(b, cfg.out_channels, cfg.frames, cfg.height, cfg.width, generator=gen).to(dev)
-        return euler_sample(guided(predict, s_i, s_t), noise, steps, callback=callback_on_step_end)
+        hold = None
+        if dual_clock is not None:
+            # Pixel space: the latent grid is the pixel grid, the preview the warp preview.
+            previews = [video_condition(i.condition_images(["warp"]), ["warp"], cfg.frames) for i in inputs]
+            objects = torch.stack([torch.from_numpy(i.trajectory.ids > 0) for i in inputs])[:, None]  # (B, 1, T, H, W)
+            hold = DualClock(torch.stack(previews).to(dev), noise, objects, dual_clock, flow_noised(time_grid(steps)))
+        layers = [blk.masked_cross for blk in model.blocks if blk.masked_cross is not None]
+        for layer in layers:
+            layer.masked_blend = blend
+        try:
+            return euler_sample(guided(predict, s_i, s_t), noise, steps, callback=callback_on_step_end, before_step=hold)
+        finally:
+            for layer in layers:
+                layer.masked_blend = 0.0
 
     def __call__(
         self,
@@ -134,9 +156,12 @@ class VideoPipeline(StagePipeline):
         callback_on_step_end: Callable[[int, float, torch.Tensor], None] | None = None,
         output_type: str = "np",
         tracks: dict[int, MotionTrack] | None = None,
+        dual_clock: DualClockSettings | None = None,
+        warp: np.ndarray | None = None,
     ):
         """Render the video of ``trajectory`` starting at ``image`` (``tracks``: the
-        per-object motion behind it, if known; see `VideoInputs`).
+        per-object motion behind it, if known; ``warp``: a (T, H, W, 3) uint8 warp
+        preview to use instead of the model's own; see `VideoInputs`).
 
         Returns (T, H, W, 3) uint8 for ``output_type="np"``, a (T, 3, H, W) float tensor in
         [0, 1] for "pt", or a list of PIL images for "pil".
@@ -144,8 +169,9 @@ class VideoPipeline(StagePipeline):
         if output_type not in OUTPUT_TYPES:
             raise InputError(f"output_type must be one of {OUTPUT_TYPES}, got {output_type!r}")
         video = self.sample(
-            [VideoInputs(np.asarray(image), trajectory, prompt, tracks=tracks)],
+            [VideoInputs(np.asarray(image), trajectory, prompt, warp=warp, tracks=tracks)],
             num_inference_steps, visual_guidance_scale, text_guidance_scale, generator, callback_on_step_end,
+            dual_clock,
         )[0]  # (3, T, H, W)
         frames = video.movedim(0, 1)  # (T, 3, H, W)
         if output_type == "pt":
