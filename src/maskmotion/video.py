@@ -104,10 +104,11 @@ _X264_SETS = (
 def _x264_cpu_options() -> dict[str, str]:
     """x264 options that keep it off AVX-512, on CPUs that have it.
 
-    x264's AVX-512 code (macroblock-tree propagation) reads uninitialised memory on
-    frames whose width is not a multiple of 128 pixels, so the same frames gave files
-    that differ by up to 17 levels after decoding, run to run (the bundled 64x64 output
-    among them). With every set up to AVX2 the files are equal, as fast, and as small.
+    x264's AVX-512 code reads uninitialised memory (in its macroblock-tree pass: turning
+    that off also avoids it, at up to twice the bytes), so the same frames gave files that
+    differ by up to 17 levels after decoding, run to run: seen at 64, 192 and 320 pixels
+    wide (the bundled 64x64 output among them), not at 128 or 256. With every set up to
+    AVX2 the files are equal, as fast, and as small.
     Elsewhere (no AVX-512, or no /proc/cpuinfo to read) x264 picks its own code."""
     try:
         text = Path("/proc/cpuinfo").read_text()
