@@ -63,15 +63,15 @@ def test_step_weight_charges_errors_that_alternate_between_frames(motion_task):
     signs = torch.tensor([(-1.0) ** f for f in range(shape[2])])[None, None, :, None]
     constant, flipping = torch.full(shape, 0.1), 0.1 * signs.expand(shape)
 
+    normalise = motion_task.build_model().normalise
+    x0 = normalise(batch["motion"])
+    # The loss draws its noise first from the generator; give the stand-in the velocity
+    # that noise gives, so only ``error`` is wrong.
+    true_velocity = torch.randn(x0.shape, generator=torch.Generator().manual_seed(0)) - x0
+
     def loss(task, error):
         model = _Predicts(error)
-        # The loss draws noise and times from the generator; give the stand-in the
-        # velocity those give, so only ``error`` is wrong.
-        core_x0 = motion_task.build_model().normalise(batch["motion"])
-        g = torch.Generator().manual_seed(0)
-        noise = torch.randn(core_x0.shape, generator=g)
-        model.true_velocity = noise - core_x0
-        model.normalise = motion_task.build_model().normalise
+        model.true_velocity, model.normalise = true_velocity, normalise
         return task.loss(model, batch, torch.Generator().manual_seed(0))[0].item()
 
     plain = motion_task

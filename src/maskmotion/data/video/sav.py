@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ...errors import InputError
-from ...files import atomic_path, read_json_file
+from ...files import read_json_file, write_text_atomic
 from .rle import decode_rle, encode_rle
 
 ANNOTATION_SUFFIXES = ("_manual.json", "_auto.json")
@@ -165,6 +165,5 @@ def write_masklets(
         "masklet_type": ["manual"] * len(objects),
     }
     path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_text(json.dumps(data), encoding="utf-8")
+    write_text_atomic(path, json.dumps(data))
     return path
