@@ -159,3 +159,12 @@ def test_the_engine_drops_idle_sessions_with_their_folders_but_never_a_busy_one(
         engine.close()
     with pytest.raises(InputError, match="the idle time of a session must be positive"):
         DemoEngine(DemoConfig(idle_seconds=0), pipe=AnimatePipeline())
+
+
+def test_a_drag_from_the_page_is_read_as_both_ends_or_refused():
+    from maskmotion.demo.app import parse_drag
+
+    assert parse_drag("3,4 50,61 7") == ((3, 4), (50, 61))
+    for bad in ("", "3,4", "3,4 x,5 1", "3,4,5 6,7 1"):
+        with pytest.raises(InputError, match="reload the page"):
+            parse_drag(bad)

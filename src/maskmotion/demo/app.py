@@ -23,6 +23,9 @@ from .state import ObjectPath, Session, mask_centre, paths_from_trajectory  # no
 
 
 MODES = ("box", "point on object", "point off object", "path: add points", "path: move point")
+#: Modes where a mouse drag is a press and a release (a box's corners, a dot picked up and
+#: put down); in the others a drag counts once, where the button came up, as a click does.
+DRAG_MODES = ("box", "path: move point")
 #: How near (screen pixels) a click must be to a path's dot to pick it up.
 PICK_REACH = 14
 #: The longest wait (seconds) between two looks for gradio's served files to remove.
@@ -38,6 +41,18 @@ path (**path: add points**); an edited object is in *drag mode* and follows its 
 `maskmotion.plan.json`:
 `maskmotion render maskmotion.input.png --trajectory maskmotion.trajectory.npz --plan maskmotion.plan.json --out v.mp4`
 repeats the render."""
+
+
+def parse_drag(gesture: str) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The canvas pixels where a drag's button went down and came up, from the page's
+    hidden ``"x0,y0 x1,y1 n"`` (``n`` counts drags, so two equal drags both fire)."""
+    try:
+        start, end = ([int(v) for v in part.split(",")] for part in gesture.split()[:2])
+        if len(start) != 2 or len(end) != 2:
+            raise ValueError
+    except ValueError:
+        raise InputError(f"the page sent a drag it cannot read ({gesture!r}); reload the page") from None
+    return (start[0], start[1]), (end[0], end[1])
 
 
 class View:
@@ -134,29 +149,41 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
 
     on_example.extra_outputs = 1
 
-    @guarded
-    def on_click(session: Session, mode: str, prompt: str, evt: gr.SelectData):
+    def click(session: Session, mode: str, prompt: str, index: tuple[int, int]) -> str:
+        """One click on the canvas at canvas pixel ``index``; the message for the status."""
         if session.image_path is None:
             raise InputError("load an image first: upload one or pick an example")
         canvas = Canvas(session.source_size)
-        xy = canvas.to_source(evt.index)
+        xy = canvas.to_source(index)
         if mode == "box":
             if not session.click_box(xy):
-                return redraw(session, "Now click the opposite corner of the box.")
-            return redraw(session, refresh_masks(session, prompt, f"Box of {session.current.name} set."))
+                return "Now click the opposite corner of the box."
+            return refresh_masks(session, prompt, f"Box of {session.current.name} set.")
         if mode in ("point on object", "point off object"):
             session.click_point(xy, on_object=mode == "point on object")
-            return redraw(session, refresh_masks(session, prompt, f"Point of {session.current.name} added."))
+            return refresh_masks(session, prompt, f"Point of {session.current.name} added.")
         if mode == "path: add points":
             obj = session.current
             if obj.box is None:
                 raise InputError(f"draw a box around {obj.name!r} first")
             centre = mask_centre(session.first_ids, session.boxed().index(obj), session.source_size, obj.box)
             session.click_path_add(xy, centre)
-            return redraw(session, f"{obj.name} follows the drawn path (drag mode).")
+            return f"{obj.name} follows the drawn path (drag mode)."
         if session.click_path_move(xy, PICK_REACH / canvas.scale):
-            return redraw(session, f"Path of {session.current.name} edited (drag mode). Plan or Render to see it.")
-        return redraw(session, "Now click where that point should go.")
+            return f"Path of {session.current.name} edited (drag mode). Plan or Render to see it."
+        return "Now click where that point should go."
+
+    @guarded
+    def on_click(session: Session, mode: str, prompt: str, evt: gr.SelectData):
+        return redraw(session, click(session, mode, prompt, tuple(evt.index)))
+
+    @guarded
+    def on_canvas_drag(session: Session, mode: str, prompt: str, gesture: str):
+        # One event for the whole drag, so its two ends cannot arrive apart or out of order.
+        start, end = parse_drag(gesture)
+        if mode in DRAG_MODES:
+            click(session, mode, prompt, start)  # press: the first corner, or the dot picked up
+        return redraw(session, click(session, mode, prompt, end))
 
     @guarded
     def on_add(session: Session):
@@ -245,6 +272,8 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
                 v.canvas = gr.Image(label="Image (click to mark)", interactive=False, format="png", elem_id="canvas",
                                     height=540, buttons=[])  # fmt: skip
                 v.mode = gr.Radio(list(MODES), value="box", label="Clicks", elem_id="mode")
+                # Written by DRAG_AS_ONE_EVENT: a mouse drag on the canvas, both ends at once.
+                v.canvas_drag = gr.Textbox(visible="hidden", elem_id="canvas-drag")
                 v.status = gr.Markdown("Upload an image or load an example.", elem_id="status")
             with gr.Column(scale=2):
                 v.upload = gr.File(label="Upload an image", file_types=list(IMAGE_SUFFIXES), elem_id="upload")
@@ -284,9 +313,11 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
         v.upload.upload(on_upload, [v.state, v.upload], out + [v.upload], api_name="upload", show_progress_on=[v.status], **model)
         v.load_example.click(on_example, [v.state, v.example], out + [v.prompt], api_name="load_example",
                              show_progress_on=[v.status], **model)  # fmt: skip
-        # "multiple": the two clicks of a drag both count, in order.
+        # "multiple": quick clicks all count, in order (a drag is one event of its own, below).
         v.canvas.select(on_click, [v.state, v.mode, v.prompt], out, show_progress_on=[v.status], trigger_mode="multiple",
                         **model)  # fmt: skip
+        v.canvas_drag.change(on_canvas_drag, [v.state, v.mode, v.prompt, v.canvas_drag], out, show_progress_on=[v.status],
+                            trigger_mode="multiple", **model)  # fmt: skip
         v.add.click(on_add, [v.state], out, **quick)
         v.remove.click(on_remove, [v.state, v.prompt], out, show_progress_on=[v.status], **model)
         v.object_list.input(on_select, [v.state, v.object_list], out, **quick)
@@ -304,22 +335,40 @@ def build_demo(engine: DemoEngine, examples: list[Example] | None = None) -> gr.
 # Never draw the canvas larger than its pixels: gradio maps a click to image pixels
 # assuming the picture is shown at most at its own size.
 CSS = "#canvas img { object-fit: scale-down; }"
-# A mouse drag on the canvas is two clicks, where the button went down and where it came
-# up: drag a box from corner to corner, or a path's dot to its new place. The browser
-# clicks where the button came up; this adds the click where it went down, first.
-DRAG_AS_CLICKS = """
+# A mouse drag on the canvas (a box from corner to corner, a path's dot to its new place)
+# goes to the server as one event with both ends, through the hidden #canvas-drag box; the
+# click the browser sends after the release is swallowed. Pixels are found as gradio finds
+# a click's: the picture drawn centred, scaled down to fit, never up.
+DRAG_AS_ONE_EVENT = """
 () => {
-  let down = null;
+  let down = null, swallow = false, count = 0;
+  const pixel = (img, e) => {
+    const r = img.getBoundingClientRect();
+    const s = Math.min(r.width / img.naturalWidth, r.height / img.naturalHeight, 1);
+    const x = Math.round((e.clientX - r.left - (r.width - img.naturalWidth * s) / 2) / s);
+    const y = Math.round((e.clientY - r.top - (r.height - img.naturalHeight * s) / 2) / s);
+    return x < 0 || x >= img.naturalWidth || y < 0 || y >= img.naturalHeight ? null : [x, y];
+  };
   document.addEventListener("dragstart", (e) => { if (e.target.closest("#canvas")) e.preventDefault(); }, true);
   document.addEventListener("mousedown", (e) => {
-    const img = e.target.closest("#canvas img");
-    down = img ? { x: e.clientX, y: e.clientY, img: img } : null;
+    swallow = false;
+    const img = e.target.closest("#canvas") && document.querySelector("#canvas img");
+    down = img ? { x: e.clientX, y: e.clientY, img: img, at: pixel(img, e) } : null;
   }, true);
   document.addEventListener("mouseup", (e) => {
     const start = down;
     down = null;
-    if (!start || e.target !== start.img || Math.hypot(e.clientX - start.x, e.clientY - start.y) < 5) return;
-    start.img.dispatchEvent(new MouseEvent("click", { clientX: start.x, clientY: start.y, bubbles: true }));
+    if (!start || !start.at || Math.hypot(e.clientX - start.x, e.clientY - start.y) < 5) return;
+    const end = pixel(start.img, e);
+    if (!end) return;
+    swallow = true;
+    const box = document.querySelector("#canvas-drag textarea, #canvas-drag input");
+    box.value = `${start.at[0]},${start.at[1]} ${end[0]},${end[1]} ${++count}`;
+    box.dispatchEvent(new Event("input", { bubbles: true }));
+  }, true);
+  document.addEventListener("click", (e) => {
+    if (swallow && e.target.closest("#canvas")) { e.stopPropagation(); e.preventDefault(); }
+    swallow = false;
   }, true);
 }
 """
@@ -336,7 +385,7 @@ def serve(engine: DemoEngine) -> None:
     try:
         demo.launch(
             server_name=c.host, server_port=c.port, share=c.share, max_file_size=c.max_upload_bytes,
-            allowed_paths=[str(engine.root)], theme=theme, css=CSS, js=DRAG_AS_CLICKS, footer_links=["api"], quiet=False,
+            allowed_paths=[str(engine.root)], theme=theme, css=CSS, js=DRAG_AS_ONE_EVENT, footer_links=["api"], quiet=False,
         )  # fmt: skip
     finally:
         engine.close()
