@@ -64,6 +64,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
     p.add_argument("--text-guidance", type=float, default=None)
     p.add_argument("--visual-guidance", type=float, default=None)
+    p.add_argument("--noise-scale", type=float, default=None, help="stage 1's starting noise scale (temperature; default 1)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--wording", default="classic", choices=list(WORDINGS),
                    help="how test prompts are worded: classic (default: the language the shipped models were "
@@ -76,6 +77,7 @@ def main() -> None:
     seeds = seeds_for(args.split, args.scenes)
     text = TextEncoder()
     guidance = {k: v for k, v in (("text_guidance_scale", args.text_guidance), ("visual_guidance_scale", args.visual_guidance)) if v is not None}
+    motion_options = {"noise_scale": args.noise_scale} if args.noise_scale is not None else {}
     results: dict = {"split": args.split, "scenes": args.scenes, "wording": args.wording}
     w = args.wording
     if args.motion:
@@ -83,7 +85,8 @@ def main() -> None:
         sprites = SpritesConfig(num_frames=model.cfg.frames, wording=w)
         start = time.time()
         if isinstance(model, MotionDiT):
-            rows = evaluate_motion_model(model, text, seeds, sprites, args.steps or MotionPipeline.default_steps, **guidance)
+            rows = evaluate_motion_model(model, text, seeds, sprites, args.steps or MotionPipeline.default_steps, **guidance,
+                                         **motion_options)
         else:
             rows = evaluate_mask_video_model(model, text, seeds, sprites, args.steps or 20)
         results["stage1"] = {**summarise_objects(rows), "seconds": time.time() - start}

@@ -241,6 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
     p.add_argument("--text-guidance", type=float, default=None)
     p.add_argument("--visual-guidance", type=float, default=None)
+    p.add_argument("--noise-scale", type=float, default=1.0, help="stage 1's starting noise scale (temperature)")
     p.add_argument("--wording", default="classic", choices=["classic", "seen", "heldout"],
                    help="how the sprites scenes' prompts are worded (data/sprites/text.py; classic: the v1-v3 language, "
                         "the default so figures compare with earlier runs)")
@@ -251,7 +252,8 @@ def main(argv: list[str] | None = None) -> dict:
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     pipe = MotionPipeline.from_pretrained(args.motion)
-    guidance = {"text_guidance_scale": args.text_guidance, "visual_guidance_scale": args.visual_guidance}
+    guidance = {"text_guidance_scale": args.text_guidance, "visual_guidance_scale": args.visual_guidance,
+                "noise_scale": args.noise_scale}
     started = time.time()
     results: dict = {}
     if not args.no_sprites:
