@@ -64,7 +64,7 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
     p.add_argument("--text-guidance", type=float, default=None)
     p.add_argument("--visual-guidance", type=float, default=None)
-    p.add_argument("--noise-scale", type=float, default=None, help="stage 1's starting noise scale (temperature; default 1)")
+    p.add_argument("--noise-scale", type=float, default=None, help="stage 1's starting noise scale (temperature; default: the pipeline's)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--wording", default="classic", choices=list(WORDINGS),
                    help="how test prompts are worded: classic (default: the language the shipped models were "

@@ -241,7 +241,7 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--steps", type=int, default=None, help="sampling steps (default: the pipeline's)")
     p.add_argument("--text-guidance", type=float, default=None)
     p.add_argument("--visual-guidance", type=float, default=None)
-    p.add_argument("--noise-scale", type=float, default=1.0, help="stage 1's starting noise scale (temperature)")
+    p.add_argument("--noise-scale", type=float, default=None, help="stage 1's starting noise scale (temperature; default: the pipeline's)")
     p.add_argument("--wording", default="classic", choices=["classic", "seen", "heldout"],
                    help="how the sprites scenes' prompts are worded (data/sprites/text.py; classic: the v1-v3 language, "
                         "the default so figures compare with earlier runs)")

@@ -1,6 +1,6 @@
 """How well the frozen text encoder alone tells motion kinds apart in held-out words.
 
-    python benchmarks/wording_encoder.py [--per-kind 40]
+    python benchmarks/wording_encoder.py [--per-kind 40] [--text-model DIR]
 
 For every motion kind and speed, motion phrases are drawn in the seen and the held-out
 wording (data/sprites/text.py). Each held-out phrase is given the kind of its nearest
@@ -47,9 +47,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--per-kind", type=int, default=40)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--text-model", default=None, metavar="DIR",
+                   help="a local transformers text model folder to measure instead of the bundled MiniLM")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
-    enc = TextEncoder()
+    enc = TextEncoder(args.text_model)
     seen, seen_kinds = phrases("seen", args.per_kind, 0)
     held, held_kinds = phrases("heldout", args.per_kind // 2, 1)
     states = enc.encode_uncached(seen + held)

@@ -164,7 +164,8 @@ class CompactMotion(_CompactFacts):
         tracks = {oid: track.scaled(fx, fy) for oid, track in out.tracks.items()}
         first = first_ids_at(plan, size)
         trajectory = MaskTrajectory(warp_masks(first, tracks, self.frames), plan.trajectory_objects(), tracks=tracks)
-        return trajectory, {"canvas": [self.canvas, self.canvas], "model_frames": self.frames}
+        return trajectory, {"canvas": [self.canvas, self.canvas], "model_frames": self.frames,
+                            "noise_scale": self.pipe.default_noise_scale}
 
 
 class BackboneMotion(_BackboneFacts):
