@@ -65,6 +65,7 @@ def main() -> None:
     p.add_argument("--text-guidance", type=float, default=None)
     p.add_argument("--visual-guidance", type=float, default=None)
     p.add_argument("--noise-scale", type=float, default=None, help="stage 1's starting noise scale (temperature; default: the pipeline's)")
+    p.add_argument("--smoothing", type=float, default=None, help="stage 1's trend-filter strength (default: the pipeline's)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--wording", default="classic", choices=list(WORDINGS),
                    help="how test prompts are worded: classic (default: the language the shipped models were "
@@ -77,7 +78,7 @@ def main() -> None:
     seeds = seeds_for(args.split, args.scenes)
     text = TextEncoder()
     guidance = {k: v for k, v in (("text_guidance_scale", args.text_guidance), ("visual_guidance_scale", args.visual_guidance)) if v is not None}
-    motion_options = {"noise_scale": args.noise_scale} if args.noise_scale is not None else {}
+    motion_options = {k: v for k, v in (("noise_scale", args.noise_scale), ("smoothing", args.smoothing)) if v is not None}
     results: dict = {"split": args.split, "scenes": args.scenes, "wording": args.wording}
     w = args.wording
     if args.motion:

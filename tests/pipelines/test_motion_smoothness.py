@@ -1,9 +1,9 @@
 """Constant-speed motion stays constant-speed through the stage-1 chain.
 
 Each link is checked on its own: the sprites ground truth, time resampling and scaling
-of tracks, the anchoring of frame 0, the mask drawing, and the bundled stage-1 model on
-prompts of its training world. The last test records a known weakness of the bundled
-weights (see docs/eval.md, "Motion smoothness") and flips when a model fixes it.
+of tracks, the anchoring of frame 0, the mask drawing, and the bundled stage-1 model
+(with its default trend filter) on prompts of its training world and on a photo noun
+(docs/eval.md, "Motion smoothness").
 """
 
 import numpy as np
@@ -148,17 +148,15 @@ def test_default_model_keeps_constant_speed_on_sprites(pipe):
                     ratios.append(_ratios(xy))
                     rate = RATES["translate"][o.spec.motion.speed]
                     speed_error.append(abs(np.linalg.norm(np.diff(xy, axis=0), axis=1).mean() - rate) / rate)
-    median = np.median(np.stack(ratios), axis=0)
-    assert BOUNDS[0] <= median.min() and median.max() <= BOUNDS[1], median
+    ratios = np.stack(ratios)
+    assert BOUNDS[0] <= ratios.min() and ratios.max() <= BOUNDS[1], ratios
     assert np.median(speed_error) < 0.25
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bundled weights: a subject noun outside the sprites vocabulary in the local prompt "
-    "bends the time profile (stall at frames 11-13, a 3x step in the last frame); needs a retrained model",
-)
 def test_default_model_keeps_constant_speed_with_a_photo_noun(pipe):
+    """A subject noun outside the sprites vocabulary ("cat") once bent the time profile
+    (v3: a stall at frames 11-13, a 3x step in the last frame); every sample now keeps an
+    even step."""
     rng = np.random.default_rng(0)
     image = rng.integers(60, 200, (64, 64, 3), dtype=np.uint8)
     ids = np.zeros((64, 64), np.uint8)
@@ -168,5 +166,19 @@ def test_default_model_keeps_constant_speed_with_a_photo_noun(pipe):
     for seed in range(3):
         out = pipe(image, ids, [obj], "The cat slides to the left at a steady pace.", generator=torch.Generator().manual_seed(seed))
         ratios.append(_ratios(_xy(out.tracks[1])))
-    median = np.median(np.stack(ratios), axis=0)
-    assert BOUNDS[0] <= median.min() and median.max() <= BOUNDS[1], median
+    ratios = np.stack(ratios)
+    assert BOUNDS[0] <= ratios.min() and ratios.max() <= BOUNDS[1], ratios
+
+
+def test_default_model_keeps_a_still_object_still(pipe):
+    rng = np.random.default_rng(1)
+    image = rng.integers(60, 200, (64, 64, 3), dtype=np.uint8)
+    ids = np.zeros((64, 64), np.uint8)
+    ids[18:40, 22:44] = 1
+    obj = TrajectoryObject(id=1, name="cat", prompt="the cat stays still")
+    for seed in range(3):
+        out = pipe(image, ids, [obj], "The cat stays still.", generator=torch.Generator().manual_seed(seed))
+        jitter = np.linalg.norm(np.diff(_xy(out.tracks[1]), axis=0), axis=1) / 64 * 100  # % of the width
+        assert jitter.max() <= 0.3, jitter
+    raw = pipe(image, ids, [obj], "The cat stays still.", generator=torch.Generator().manual_seed(0), smoothing=0.0)
+    assert np.abs(raw.motion).max() > 0  # the filter, not a frozen sampler, keeps it still

@@ -165,7 +165,7 @@ class CompactMotion(_CompactFacts):
         first = first_ids_at(plan, size)
         trajectory = MaskTrajectory(warp_masks(first, tracks, self.frames), plan.trajectory_objects(), tracks=tracks)
         return trajectory, {"canvas": [self.canvas, self.canvas], "model_frames": self.frames,
-                            "noise_scale": self.pipe.default_noise_scale}
+                            "noise_scale": self.pipe.default_noise_scale, "smoothing": self.pipe.default_smoothing}
 
 
 class BackboneMotion(_BackboneFacts):
