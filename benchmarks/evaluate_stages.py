@@ -67,6 +67,8 @@ def main() -> None:
     p.add_argument("--noise-scale", type=float, default=None, help="stage 1's starting noise scale (temperature; default: the pipeline's)")
     p.add_argument("--smoothing", type=float, default=None, help="stage 1's trend-filter strength (default: the pipeline's)")
     p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--text-model", default=None, metavar="DIR",
+                   help="the frozen text encoder the models were trained with (default: the bundled MiniLM)")
     p.add_argument("--wording", default="classic", choices=list(WORDINGS),
                    help="how test prompts are worded: classic (default: the language the shipped models were "
                         "trained on), seen (the wide training language), heldout (evaluation-only words)")
@@ -76,7 +78,7 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     seeds = seeds_for(args.split, args.scenes)
-    text = TextEncoder()
+    text = TextEncoder(args.text_model)
     guidance = {k: v for k, v in (("text_guidance_scale", args.text_guidance), ("visual_guidance_scale", args.visual_guidance)) if v is not None}
     motion_options = {k: v for k, v in (("noise_scale", args.noise_scale), ("smoothing", args.smoothing)) if v is not None}
     results: dict = {"split": args.split, "scenes": args.scenes, "wording": args.wording}

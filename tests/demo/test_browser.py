@@ -33,7 +33,9 @@ BROWSER_ARGS = [
 CRESCENT_BOX = (28, 9, 48, 33)
 STAR_BOX = (16, 29, 40, 51)
 PROMPT = "the white crescent falls gently while the red star slides to the left at a steady pace"
-STAR_PROMPT = "the large red spotted star slides away"
+# A local prompt of its own (not the planner's split) that still names the direction:
+# "slides away" alone leaves stage 1 to guess it, and some seeds barely move the star.
+STAR_PROMPT = "the large red spotted star slides away to the left"
 STAR_END = (40, 50)  # where the star's path is dragged to end
 
 
