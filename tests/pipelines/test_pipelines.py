@@ -111,3 +111,16 @@ def test_condition_images_use_the_given_tracks_for_flow_and_warp():
     assert (fitted["flow"][2][traj.ids[2] == 1] != 255).any()  # fitted tracks see the slide
     still = VideoInputs(image, traj, "p", tracks={1: MotionTrack.still(4)}).condition_images(["flow"])
     assert (still["flow"] == 255).all()  # the given tracks win over the masks
+
+
+def test_a_model_trained_on_another_text_encoder_is_refused_with_the_fix(scene):
+    """A stage model reads text states of the width it was trained on; another encoder is
+    refused when the pipeline is built, naming the way to load the right one."""
+    other = tiny_text_encoder(dim=48)
+    with pytest.raises(InputError, match=r"reads 384-dim text states but the text encoder gives 48.*--text-model"):
+        MotionPipeline(MotionDiT(motion_config("tiny")), other)
+    with pytest.raises(InputError, match="reads 384-dim"):
+        VideoPipeline(VideoDiT(video_config("tiny")), other)
+    pipe = MotionPipeline(MotionDiT(motion_config("tiny", text_dim=48)), other)  # the matching encoder works
+    out = pipe(scene.first_frame, scene.first_ids, scene.trajectory.objects, scene.motion_prompt, num_inference_steps=2)
+    assert out.motion.shape[0] == len(scene.trajectory.objects)

@@ -26,3 +26,16 @@ def test_export_a_run_checkpoint_to_a_model_folder(tmp_path):
             assert torch.allclose(value, ema[name].to(value.dtype), atol=1e-3, rtol=1e-3), name
     with pytest.raises(InputError, match="no checkpoint"):
         export_run(tmp_path / "nothing", tmp_path / "x")
+
+
+def test_a_model_trained_on_another_text_encoder_names_it_in_its_export(tmp_path):
+    import json
+
+    from maskmotion.train import get_task
+
+    options = dict(preset="tiny", frames=8, size=32, train_scenes=8, eval_scenes=1, cache_dir=str(tmp_path / "cache"))
+    for name, text_model in (("bundled", ""), ("other", "runs/text-models/some-encoder")):
+        task = get_task("stage1-motion", {**options, "text_model": text_model})
+        task.export(task.build_model(), tmp_path / name)
+        meta = json.loads((tmp_path / name / "model" / "config.json").read_text())
+        assert meta.get("text_model") == (text_model or None)

@@ -23,6 +23,15 @@ class StagePipeline:
         self.model = model.to(device).eval()
         self.text_encoder = text_encoder if text_encoder is not None else TextEncoder(device="cpu")
         self.device = torch.device(device)
+        # A model trained on another frozen encoder reads states of another width; refuse
+        # here rather than with a shape error inside the first attention layer.
+        width = getattr(getattr(model, "cfg", None), "text_dim", None)
+        if width is not None and width != self.text_encoder.dim:
+            raise InputError(
+                f"this {self.stage_name} model reads {width}-dim text states but the text encoder gives "
+                f"{self.text_encoder.dim}; load the encoder it was trained with (--text-model DIR, or "
+                f"text_encoder=TextEncoder(DIR) in Python; its export's config.json names it)"
+            )
 
     @classmethod
     def from_pretrained(cls, path: str | os.PathLike, text_encoder: TextEncoder | None = None, device="cpu"):

@@ -329,7 +329,9 @@ class MotionTask(_SceneTask):
         return summarise_objects(rows)["all"]
 
     def export(self, model, out_dir: Path) -> None:
-        save_model(model, Path(out_dir) / "model", extra={"task": self.name})
+        # The frozen encoder is part of the model's input: name it where it is not the bundled one.
+        extra = {"task": self.name, **({"text_model": self.opts.text_model} if self.opts.text_model else {})}
+        save_model(model, Path(out_dir) / "model", extra=extra)
 
 
 # ---- stage 2 and the paper's pixel-level stage 1 ----------------------------------------
@@ -434,7 +436,9 @@ class VideoTask(_SceneTask):
         return evaluate_video_model(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
 
     def export(self, model, out_dir: Path) -> None:
-        save_model(model, Path(out_dir) / "model", extra={"task": self.name, "variant": self.opts.variant})
+        extra = {"task": self.name, "variant": self.opts.variant,
+                 **({"text_model": self.opts.text_model} if self.opts.text_model else {})}
+        save_model(model, Path(out_dir) / "model", extra=extra)
 
 
 class MaskVideoTask(VideoTask):
