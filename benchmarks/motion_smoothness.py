@@ -97,7 +97,7 @@ class Rows:
             lo, hi = RATIO_BOUNDS
             counted = np.isfinite(r)
             inside = ~counted | ((r >= lo) & (r <= hi))
-            with np.errstate(invalid="ignore"), warnings.catch_warnings():
+            with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # frames no sample counted
                 out["moving"] = {
                     "samples": len(r),

@@ -1,10 +1,12 @@
+import json
+
 import pytest
 import torch
 
 from maskmotion.errors import InputError
 from maskmotion.models import MotionDiT
 from maskmotion.models.io import load_model
-from maskmotion.train import TrainConfig, train
+from maskmotion.train import TrainConfig, get_task, train
 from maskmotion.train.export import export_run
 
 
@@ -29,10 +31,6 @@ def test_export_a_run_checkpoint_to_a_model_folder(tmp_path):
 
 
 def test_a_model_trained_on_another_text_encoder_names_it_in_its_export(tmp_path):
-    import json
-
-    from maskmotion.train import get_task
-
     options = dict(preset="tiny", frames=8, size=32, train_scenes=8, eval_scenes=1, cache_dir=str(tmp_path / "cache"))
     for name, text_model in (("bundled", ""), ("other", "runs/text-models/some-encoder")):
         task = get_task("stage1-motion", {**options, "text_model": text_model})

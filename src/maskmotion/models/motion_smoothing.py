@@ -51,8 +51,7 @@ def trend_filter(series: np.ndarray, strength: float) -> np.ndarray:
     rows = series.reshape(-1, frames)  # (N, T)
     out = rows.copy()
     for k, row in enumerate(rows):
-        # Frame 0 is fixed: move its contribution to the data side, D2 [y0, x'] = D2' x' + c y0.
-        y = row[1:] - row[0]  # relative to frame 0, so the fixed value is 0
+        y = row[1:] - row[0]  # relative to frame 0: the fixed frame is 0 and drops out of D2
         z = lsq_linear(d.T, y, bounds=(-strength, strength), method="bvls").x  # (T-2,)
         out[k, 1:] = row[0] + y - d.T @ z
     return out.reshape(series.shape)

@@ -192,6 +192,13 @@ class _SceneTask:
         """What the pool's samples depend on: the world's config, or the shards' names and sizes."""
         return f"shards-{self.shards.fingerprint}" if self.shards is not None else self.sprites.fingerprint()
 
+    def export_meta(self, **fields) -> dict:
+        """What an exported model folder's config.json says besides the model: the task,
+        ``fields``, and the frozen text encoder where it is not the bundled one (it is part
+        of the model's input)."""
+        text = {"text_model": self.opts.text_model} if self.opts.text_model else {}
+        return {"task": self.name, **fields, **text}
+
     def data_position(self, step: int, batch_size: int) -> dict[str, int]:
         """Where the sample stream stands once ``step`` steps of ``batch_size`` are done."""
         seen = step * batch_size
@@ -329,9 +336,7 @@ class MotionTask(_SceneTask):
         return summarise_objects(rows)["all"]
 
     def export(self, model, out_dir: Path) -> None:
-        # The frozen encoder is part of the model's input: name it where it is not the bundled one.
-        extra = {"task": self.name, **({"text_model": self.opts.text_model} if self.opts.text_model else {})}
-        save_model(model, Path(out_dir) / "model", extra=extra)
+        save_model(model, Path(out_dir) / "model", extra=self.export_meta())
 
 
 # ---- stage 2 and the paper's pixel-level stage 1 ----------------------------------------
@@ -436,9 +441,7 @@ class VideoTask(_SceneTask):
         return evaluate_video_model(model, self.text, self.eval_seeds, self.sprites, self.opts.eval_steps)
 
     def export(self, model, out_dir: Path) -> None:
-        extra = {"task": self.name, "variant": self.opts.variant,
-                 **({"text_model": self.opts.text_model} if self.opts.text_model else {})}
-        save_model(model, Path(out_dir) / "model", extra=extra)
+        save_model(model, Path(out_dir) / "model", extra=self.export_meta(variant=self.opts.variant))
 
 
 class MaskVideoTask(VideoTask):
