@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -310,3 +312,54 @@ def test_head_condition_starts_as_the_model_without_it(tmp_path):
         load_model_folder_into(VideoDiT(cfg), tmp_path / "extended")  # would drop trained weights
     with pytest.raises(WeightsError, match="dim"):
         load_model_folder_into(VideoDiT(video_config("tiny", head_condition=True, dim=48)), tmp_path / "plain")
+
+
+def _motion_inputs(cfg, b=2, n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, n, cfg.frames, 5, generator=g)
+    feats = torch.randn(b, n, object_feature_dim(), generator=g)
+    present = torch.tensor([[True, True, False], [True, False, False]])
+    text, tmask = torch.randn(b, 4, cfg.text_dim, generator=g), torch.ones(b, 4, dtype=torch.bool)
+    local = torch.randn(b, 6, cfg.text_dim, generator=g)
+    local_ids = torch.tensor([[1, 1, 2, 2, 2, 0], [1, 1, 1, 0, 0, 0]])
+    return x, MotionConditions(
+        features=feats, object_mask=present, text_states=text, text_mask=tmask, local_states=local, local_ids=local_ids
+    )
+
+
+def test_object_sentences_match_a_per_object_loop():
+    from maskmotion.models.motion_dit import object_sentences
+
+    g = torch.Generator().manual_seed(3)
+    local = torch.randn(2, 7, 12, generator=g)
+    ids = torch.tensor([[2, 2, 1, 1, 1, 0, 0], [3, 3, 3, 3, 0, 0, 0]])
+    got = object_sentences(local, ids, 3)
+    assert got.shape == (2, 3, 12)
+    for b in range(2):
+        for slot in range(1, 4):
+            rows = local[b][ids[b] == slot]
+            want = torch.zeros(12) if len(rows) == 0 else rows.mean(0) / rows.mean(0).norm()
+            assert torch.allclose(got[b, slot - 1], want, atol=1e-6), (b, slot)
+
+
+def test_motion_dit_sentence_path_starts_as_the_saved_model_and_reads_each_objects_prompt(tmp_path):
+    from maskmotion.models.io import load_model_folder_into, save_model
+
+    plain = _randomise(MotionDiT(motion_config("tiny"))).eval()
+    save_model(plain, tmp_path / "plain")
+    extended = MotionDiT(motion_config("tiny", use_sentence=True)).eval()
+    load_model_folder_into(extended, tmp_path / "plain")
+    x, cond = _motion_inputs(plain.cfg)
+    t = torch.full((2,), 0.5)
+    with torch.no_grad():
+        assert torch.allclose(extended(x, t, cond), plain(x, t, cond), atol=1e-6)
+        _randomise(extended)
+        base = extended(x, t, cond)
+        # Object 1's sentence reaches object 1; a padding token changes nothing.
+        local = cond.local_states.clone()
+        local[1, 0:3] = torch.randn(3, cond.local_states.shape[-1])
+        changed = extended(x, t, dataclasses.replace(cond, local_states=local))
+        assert (changed[1, 0] - base[1, 0]).abs().sum() > 1e-3
+        local = cond.local_states.clone()
+        local[0, 5] += 10.0  # padding (owner 0)
+        assert torch.allclose(extended(x, t, dataclasses.replace(cond, local_states=local)), base, atol=1e-6)

@@ -47,7 +47,17 @@ class MotionDiTConfig:
     text_dim: int = 384
     use_motion_prompt: bool = True
     use_local_prompts: bool = True
+    use_sentence: bool = False
+    """Each object also reads its local prompt's sentence embedding (the mean of its token
+    states, normalised: what a sentence encoder is trained to make meaningful), added to its
+    first-frame feature. Token states carry the words; the sentence embedding carries what
+    the encoder learned the words mean, which is what words no training run saw share with
+    seen ones (docs/eval.md, "The sentence embedding")."""
     motion_scale: list[float] = field(default_factory=lambda: list(DEFAULT_MOTION_SCALE))
+
+    # Fields whose True value only adds zero-initialised modules (under these prefixes):
+    # weights saved without them still load, and the model starts as the one saved.
+    EXTENSIONS = {"use_sentence": "sentence."}
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -146,6 +156,10 @@ class MotionDiT(nn.Module):
         d = cfg.dim
         self.in_proj = nn.Linear(cfg.motion_channels, d)
         self.feat_proj = nn.Sequential(nn.Linear(cfg.feature_dim, d), nn.SiLU(), nn.Linear(d, d))
+        self.sentence = (
+            nn.Sequential(nn.Linear(cfg.text_dim, d), nn.SiLU(), nn.Linear(d, d))
+            if cfg.use_sentence and cfg.use_local_prompts else None
+        )
         self.null_feat = nn.Parameter(torch.zeros(d))  # stands in for dropped features
         self.register_buffer("frame_pos", sincos_1d(torch.arange(cfg.frames), d), persistent=False)  # (T, D)
         self.time = TimestepEmbedder(d)
@@ -164,7 +178,10 @@ class MotionDiT(nn.Module):
         for block in self.blocks:  # adaLN-Zero: every block starts as the identity
             nn.init.zeros_(block.ada[-1].weight)
             nn.init.zeros_(block.ada[-1].bias)
-        for m in (self.ada_out[-1], self.out):
+        zero_init = [self.ada_out[-1], self.out]
+        if self.sentence is not None:  # added to trained weights, the model starts as the saved one
+            zero_init.append(self.sentence[-1])
+        for m in zero_init:
             nn.init.zeros_(m.weight)
             nn.init.zeros_(m.bias)
 
@@ -195,6 +212,10 @@ class MotionDiT(nn.Module):
         if cond.keep_visual is not None:
             keep = cond.keep_visual.to(feat.dtype)[:, None, None]  # (B, 1, 1)
             feat = feat * keep + self.null_feat * (1 - keep)
+        if self.sentence is not None and cond.local_ids is not None:
+            # An object without local tokens (none given, or dropped for guidance) reads the
+            # zero vector, which the layer learns as its "no prompt" input.
+            feat = feat + self.sentence(object_sentences(cond.local_states, cond.local_ids, n_obj))
         h = self.in_proj(x) + self.frame_pos[None, None] + feat[:, :, None]  # (B, L, T, D)
         h = h.reshape(b, n_obj * n_frames, -1)  # (B, N, D), token order (object, frame)
         token_mask = cond.object_mask[:, :, None].expand(b, n_obj, n_frames).reshape(b, -1)  # (B, N)
@@ -210,6 +231,19 @@ class MotionDiT(nn.Module):
         shift, scale = self.ada_out(temb).chunk(2, dim=-1)  # (B, D) each
         out = self.out(modulate(self.norm_out(h), shift, scale))  # (B, N, 5)
         return out.view(b, n_obj, n_frames, c)
+
+
+def object_sentences(local_states: torch.Tensor, local_ids: torch.Tensor, n_obj: int) -> torch.Tensor:
+    """Each object's sentence embedding: the mean of its local prompt's token states,
+    L2-normalised; zero for an object with no tokens.
+
+    local_states (B, Ml, Dt), local_ids (B, Ml) owner slot 1..L (0 = padding) -> (B, L, Dt).
+    """
+    slots = torch.arange(1, n_obj + 1, device=local_ids.device)
+    owner = (local_ids[..., None] == slots).to(local_states.dtype)  # (B, Ml, L)
+    sums = torch.einsum("bml,bmd->bld", owner, local_states)  # (B, L, Dt)
+    counts = owner.sum(dim=1)[..., None]  # (B, L, 1)
+    return nn.functional.normalize(sums / counts.clamp(min=1), dim=-1)
 
 
 def _slot_membership(token_mask: torch.Tensor, n_obj: int, n_frames: int) -> torch.Tensor:
