@@ -187,7 +187,7 @@ def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, moti
         "--model", default="default", metavar="NAME_OR_PATH",
         help="bundled model name or a folder with motion/ and video/ (default: the bundled 'default')",
     )  # fmt: skip
-    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text model (default: bundled MiniLM)")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder for the stages trained on it (the others read the bundled MiniLM)")
     p.add_argument(
         "--backbone", choices=BACKBONE_CHOICES, default="small",
         help="small: the bundled small TTM model (--model, default); wan or animatediff: TTM on that real "
@@ -720,7 +720,7 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH", help="bundled model name or folder (default: default)")
     p.add_argument("--backbone", choices=BACKBONE_CHOICES, default="small", help="small (default), wan or animatediff (with --weights)")
     p.add_argument("--weights", type=Path, metavar="PATH", help="weights folder of --backbone wan/animatediff")
-    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text model (default: bundled MiniLM)")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder for the stages trained on it (the others read the bundled MiniLM)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default auto: a GPU if there is one")
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
                    help="precision of --backbone wan/animatediff models (default auto)")

@@ -223,3 +223,31 @@ def test_stage_2_receives_stage_1_masks_unchanged(pipe, scene, plan, monkeypatch
     monkeypatch.setattr(stages, "photo_render", lambda f, t, tr: warped.append(t) or real_warp(f, t, tr))
     chain.render(step, motion, renderer="warp")
     assert np.array_equal(warped[-1].ids, motion.trajectory.ids)
+
+
+def test_each_stage_gets_the_text_encoder_it_was_trained_on(tmp_path, scene, plan):
+    """A stage 1 trained on another encoder runs beside the bundled stage 2: --text-model
+    goes to the stage of its width, the bundled MiniLM to the other; a stage that neither
+    fits is refused naming the encoder its export records, and so is an encoder no stage reads."""
+    from maskmotion.models.io import save_model
+
+    def encoder_folder(name, dim):
+        enc = tiny_text_encoder(dim=dim)
+        enc.model.save_pretrained(tmp_path / name, safe_serialization=True)
+        enc.tokenizer.save_pretrained(tmp_path / name)
+        return tmp_path / name
+
+    small = encoder_folder("enc-48", 48)
+    save_model(_randomised(MotionDiT(motion_config("tiny", text_dim=48))), tmp_path / "model" / "motion",
+               extra={"task": "stage1-motion", "text_model": "runs/text-models/enc-48"})  # fmt: skip
+    save_model(_randomised(VideoDiT(video_config("tiny")), 1), tmp_path / "model" / "video")
+    pipe = AnimatePipeline.from_pretrained(tmp_path / "model", text_model=small)
+    assert pipe.motion_stage.pipe.text_encoder.dim == 48 and pipe.video_stage.pipe.text_encoder.dim == 384
+    out = pipe(scene.first_frame, plan, num_inference_steps=1, seed=0)
+    assert out.video.shape == (4, 16, 16, 3)
+    with pytest.raises(InputError, match=r"reads 48-dim text states: it was trained on runs/text-models/enc-48.*--text-model"):
+        AnimatePipeline.from_pretrained(tmp_path / "model")
+    with pytest.raises(InputError, match=r"gives 64-dim states but the loaded stages read motion: 48, video: 384"):
+        AnimatePipeline.from_pretrained(tmp_path / "model", text_model=encoder_folder("enc-64", 64))
+    # Render only: the bundled encoder suffices and the other is never needed.
+    assert AnimatePipeline.from_pretrained(tmp_path / "model", stages=("video",)).video_stage is not None

@@ -64,6 +64,7 @@ from ..trajectory import (
 )
 from ..weights import STAGES, resolve_model_folder
 from .dualclock import DualClockSettings, dual_clock_defaults
+from .base import stage_text_encoders
 from .motion import MotionPipeline
 from .stages import (
     BackboneMotion,
@@ -246,8 +247,10 @@ class AnimatePipeline:
         """Load the stages of a model.
 
         ``backbone="small"``: a bundled model by name or a folder holding ``motion/`` and
-        ``video/``; both stages share one text encoder (``text_encoder``, else one loaded
-        from ``text_model``, else the bundled MiniLM). ``backbone="wan"`` or
+        ``video/``; each stage reads the frozen text encoder it was trained on:
+        ``text_encoder`` for both if given, else the folder ``text_model`` for the stages of
+        its width and the bundled MiniLM for the others (`stage_text_encoders`).
+        ``backbone="wan"`` or
         ``"animatediff"``: a real backbone's weights folder (`BackboneTTM`), in ``dtype``.
         ``stages`` picks what to load: ("motion",) to plan only, ("video",) to render only,
         () for drags with the warp renderer (no weights).
@@ -266,8 +269,7 @@ class AnimatePipeline:
             raise InputError(f"unknown backbone {backbone!r}; choose one of {BACKBONES}")
         if backbone in I2V_BACKBONES:
             return cls._from_i2v(name_or_path, device, stages, backbone, dtype, dual_clock, offload, vae_tiling,
-                                 frames, size, text_encoder or (TextEncoder(text_model, device=device) if "motion" in stages
-                                                          else None))  # fmt: skip
+                                 frames, size, text_encoder, text_model)  # fmt: skip
         if backbone != "small":
             return cls._from_backbone(name_or_path, device, stages, backbone, dtype)
         folders = {s: resolve_model_folder(name_or_path, s) for s in STAGES if s in stages}
@@ -280,10 +282,14 @@ class AnimatePipeline:
                     f"{folders[s]} holds a {type(model).__name__}, not a {what} model; "
                     f"give a model folder with {STAGES[0]}/ and {STAGES[1]}/"
                 )
-        if models and text_encoder is None:
-            text_encoder = TextEncoder(text_model, device=device)
-        motion = MotionPipeline(models["motion"], text_encoder, device) if "motion" in models else None
-        video = VideoPipeline(models["video"], text_encoder, device) if "video" in models else None
+        # Each stage gets the encoder it was trained on (they may differ); an explicit
+        # text_encoder is shared by both.
+        encoders = (
+            {s: text_encoder for s in models} if text_encoder is not None
+            else stage_text_encoders(models, folders, text_model, device)
+        )
+        motion = MotionPipeline(models["motion"], encoders["motion"], device) if "motion" in models else None
+        video = VideoPipeline(models["video"], encoders["video"], device) if "video" in models else None
         pipe = cls(motion, video)
         pipe.model_info = {
             "name_or_path": str(name_or_path),
@@ -319,6 +325,7 @@ class AnimatePipeline:
         cls, path: str | os.PathLike, device: str | torch.device, stages: Sequence[str], backbone: str,
         dtype: torch.dtype | None, dual_clock: DualClockSettings | None, offload: bool, vae_tiling: bool,
         frames: int | None, size: tuple[int, int] | None, text_encoder: TextEncoder | None,
+        text_model: str | os.PathLike | None,
     ) -> "AnimatePipeline":  # fmt: skip
         # Lazy: the i2v module imports diffusers (seconds), which the small model never needs.
         from .i2v import I2VBackbone, ttm_backbone_of
@@ -335,7 +342,9 @@ class AnimatePipeline:
         motion = None
         if "motion" in stages:
             folder = resolve_model_folder("default", "motion")
-            motion = MotionPipeline(load_model(folder, device), text_encoder, device)
+            model = load_model(folder, device)
+            encoder = text_encoder or stage_text_encoders({"motion": model}, {"motion": folder}, text_model, device)["motion"]
+            motion = MotionPipeline(model, encoder, device)
         video = None
         if "video" in stages:
             i2v = I2VBackbone.from_pretrained(backbone, path, device, dtype, offload=offload, vae_tiling=vae_tiling)

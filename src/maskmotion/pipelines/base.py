@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..errors import InputError
-from ..models.io import load_model, save_model
+from ..models.io import load_model, read_model_config, save_model
 from ..text import TextEncoder
 
 
@@ -42,3 +42,45 @@ class StagePipeline:
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         return save_model(self.model, path)
+
+
+def trained_text_model(folder: str | os.PathLike) -> str:
+    """The frozen text encoder a model folder's export names ("" for the bundled MiniLM):
+    the ``text_model`` its training task recorded."""
+    meta = read_model_config(folder)
+    name = meta.get("text_model") or (meta.get("task_options") or {}).get("text_model") or ""
+    return str(name)
+
+
+def stage_text_encoders(
+    models: dict[str, nn.Module], folders: dict[str, Path], text_model: str | os.PathLike | None, device
+) -> dict[str, TextEncoder]:
+    """One frozen text encoder per stage, each loaded once: the folder ``text_model`` for
+    the stages that read states of its width, the bundled MiniLM for the others.
+
+    Stages trained on different encoders (a stage 1 on a larger encoder beside the
+    bundled stage 2) then run together. A stage that neither fits is refused naming the
+    encoder its export records; so is a ``text_model`` that no stage reads.
+    """
+    widths = {s: getattr(getattr(m, "cfg", None), "text_dim", None) for s, m in models.items()}
+    given = TextEncoder(text_model, device=device) if text_model is not None else None
+    if given is not None and given.dim not in widths.values():
+        raise InputError(
+            f"--text-model {text_model} gives {given.dim}-dim states but the loaded stages read "
+            f"{', '.join(f'{s}: {w}' for s, w in widths.items())}; leave it out or give the encoder they were trained on"
+        )
+    bundled: TextEncoder | None = None
+    out: dict[str, TextEncoder] = {}
+    for stage, width in widths.items():
+        if given is not None and (width is None or width == given.dim):
+            out[stage] = given
+            continue
+        bundled = bundled or TextEncoder(device=device)
+        if width is not None and width != bundled.dim:
+            name = trained_text_model(folders[stage]) or "another encoder"
+            raise InputError(
+                f"{folders[stage]} reads {width}-dim text states: it was trained on {name}; give that "
+                f"encoder's folder with --text-model DIR (text_model=DIR in Python)"
+            )
+        out[stage] = bundled
+    return out
