@@ -12,8 +12,9 @@ background and on the background that objects reveal.
 
 ``--wording`` picks how the test scenes are worded (data/sprites/text.py): "classic" (the
 v1-v3 language every shipped model was trained on, default), "seen" (the wide training
-language) or "heldout" (verbs, speed words, frames and nouns no model is trained on: how
-far motion meaning carries to new words). Stage-1 figures are also given by motion kind.
+language), "heldout" (verbs, speed words, frames and nouns no model is trained on: how
+far motion meaning carries to new words) or "heldout-verbs" (only the verbs held out).
+Stage-1 figures are also given by motion kind.
 """
 
 from __future__ import annotations
@@ -71,7 +72,8 @@ def main() -> None:
                    help="the frozen text encoder the models were trained with (default: the bundled MiniLM)")
     p.add_argument("--wording", default="classic", choices=list(WORDINGS),
                    help="how test prompts are worded: classic (default: the language the shipped models were "
-                        "trained on), seen (the wide training language), heldout (evaluation-only words)")
+                        "trained on), seen (the wide training language), heldout (evaluation-only words), "
+                        "heldout-verbs (only the verbs held out)")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
     args = p.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -16,7 +16,9 @@ from maskmotion.data.sprites.text import (
     NOUNS,
     PHRASES,
     SPEEDS as SPEED_POOLS,
+    DOWN_VERBS,
     TRAVEL,
+    UP_VERBS,
     Pool,
     _all_entries,
     _split_speed,
@@ -68,6 +70,23 @@ def test_heldout_prompts_use_heldout_words():
             total += 1
             marked += bool(_words(o.local_prompt) & tokens)
     assert marked / total > 0.95
+
+
+def test_heldout_verbs_holds_out_the_verbs_only():
+    """In "heldout-verbs" every local prompt has a held-out verb and no held-out word of
+    another slot (speed words, amounts, frames, joiners, nouns, pronouns)."""
+    held = heldout_tokens()
+    verb_entries = [e for pool in (TRAVEL, UP_VERBS, DOWN_VERBS, *PHRASES.values()) for e in pool.heldout]
+    verb_tokens = held & set().union(*(_words(_split_speed(e)[0]) for e in verb_entries))
+    other = held - verb_tokens
+    assert {"sluggishly", "footage", "penguin", "item"} <= other
+    config = SpritesConfig(wording="heldout-verbs", max_objects=4)
+    for seed in range(150):
+        scene = generate_scene(20_000 + seed, config)
+        assert not _words(scene.motion_prompt) & other, scene.motion_prompt
+        for o in scene.objects:
+            words = _words(o.local_prompt)
+            assert words & verb_tokens and not words & other, (seed, o.local_prompt)
 
 
 def test_wording_changes_only_the_text():

@@ -186,6 +186,14 @@ def test_unknown_variant_is_refused():
         VideoTask(VideoTaskOptions(**SMALL, variant="nope"))
 
 
+def test_evaluation_only_wordings_are_refused_for_training():
+    from maskmotion.errors import InputError
+
+    for wording in ("heldout", "heldout-verbs"):
+        with pytest.raises(InputError, match=f"wording '{wording}' is for evaluation only"):
+            MotionTask(MotionTaskOptions(**SMALL, wording=wording))
+
+
 def test_prompt_bank_disk_cache_gives_identical_states(tmp_path, motion_task):
     from maskmotion.train.ttm_tasks import PromptBank
 

@@ -24,6 +24,7 @@ from safetensors.torch import load_file, save_file
 from ..attention import BatchTokenGroups, build_token_groups
 from ..data.sprites import SpritesConfig, generate_scene, tracks_from_sprite_params
 from ..data.sprites.splits import seed_at, seeds_for
+from ..data.sprites.text import HELDOUT_WORDINGS
 from ..eval.sprites import evaluate_mask_video_model, evaluate_motion_model, evaluate_video_model, summarise_objects
 from ..data.video import ShardSet
 from ..errors import InputError
@@ -156,7 +157,8 @@ class SceneOptions:
     seed: int = 0
     wording: str = "seen"
     """How the sprites prompts are worded (`SpritesConfig.wording`): "seen" (the wide
-    language), "classic" (the v1-v3 language); "heldout" is for evaluation only."""
+    language), "classic" (the v1-v3 language); "heldout" and "heldout-verbs" are for
+    evaluation only and refused here."""
     data: str = ""
     """Training data: "" = the sprites world; ``"shards:PATH/*.tar"`` = clips made by
     ``maskmotion prepare`` (their size must be ``frames`` x ``size`` x ``size``)."""
@@ -175,6 +177,11 @@ class _SceneTask:
     def __init__(self, opts: SceneOptions, name: str):
         self.opts = opts
         self.name = name
+        if opts.wording in HELDOUT_WORDINGS:  # training on them would void the measure they exist for
+            raise InputError(
+                f"wording {opts.wording!r} is for evaluation only (benchmarks/evaluate_stages.py --wording); "
+                "train on 'seen' or 'classic'"
+            )
         self.sprites = SpritesConfig(height=opts.size, width=opts.size, num_frames=opts.frames, wording=opts.wording)
         self.seeds = seeds_for("train", opts.train_scenes)
         self.eval_seeds = seeds_for("val", opts.eval_scenes)

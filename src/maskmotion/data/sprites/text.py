@@ -16,6 +16,10 @@ Three wordings (`SpritesConfig.wording`):
   ``"seen"`` never uses. Evaluation only: it measures how far the model carries motion
   meaning to words it was not trained on. The split is fixed here, entry by entry (the
   ``heldout`` side of every `Pool`), and `heldout_tokens` lists the words that mark it.
+- ``"heldout-verbs"``: only the verb slots (the verbs of travel and the other kinds'
+  verb phrases) draw held-out entries; speed words, amounts, frames, joiners and nouns
+  are seen ones. Evaluation only: beside ``"heldout"`` it tells how much of the loss is
+  the verbs.
 - ``"classic"``: the small language of the v1-v3 models, word for word (scene files
   written before wordings existed regenerate with it).
 
@@ -29,14 +33,16 @@ the same name, verb and speed words in all three prompts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .motions import DIRECTIONS, MotionSpec
 from .world import TEXTURE_WORDS
 
-WORDINGS: tuple[str, ...] = ("seen", "heldout", "classic")
+WORDINGS: tuple[str, ...] = ("seen", "heldout", "heldout-verbs", "classic")
+#: Wordings that draw held-out entries: for evaluation only.
+HELDOUT_WORDINGS = frozenset({"heldout", "heldout-verbs"})
 
 # ------------------------------------------------------------------ classic language (v1-v3)
 
@@ -96,9 +102,11 @@ class Pool:
 
     seen: tuple[str, ...]
     heldout: tuple[str, ...] = ()
+    verb: bool = False  # a verb slot: held out in "heldout-verbs" too
 
     def entries(self, wording: str) -> tuple[str, ...]:
-        return self.heldout if wording == "heldout" and self.heldout else self.seen
+        held = wording == "heldout" or (wording == "heldout-verbs" and self.verb)
+        return self.heldout if held and self.heldout else self.seen
 
     def pick(self, rng: np.random.Generator, wording: str, speed: str | None = None) -> tuple[str, bool]:
         """(phrase, whether it carries the speed itself)."""
@@ -142,10 +150,11 @@ TRAVEL = Pool(
      "flies", "sails", "swims", "scoots", "zooms@fast", "races@fast", "darts@fast", "rushes@fast",
      "speeds@fast", "hurries@fast", "creeps@slow", "crawls@slow", "inches@slow", "strolls@slow", "edges@slow"),
     ("cruises", "coasts", "marches", "trundles@slow", "ambles@slow", "scurries@fast", "hurtles@fast", "zips@fast"),
+    verb=True,
 )
 # Verbs that say the direction themselves.
-UP_VERBS = Pool(("rises", "climbs", "ascends", "goes up", "floats up", "heads up"), ("soars",))
-DOWN_VERBS = Pool(("sinks", "descends", "goes down", "comes down", "heads down"), ("dips",))
+UP_VERBS = Pool(("rises", "climbs", "ascends", "goes up", "floats up", "heads up"), ("soars",), verb=True)
+DOWN_VERBS = Pool(("sinks", "descends", "goes down", "comes down", "heads down"), ("dips",), verb=True)
 
 DIRECTION_WORDS: dict[str, tuple[str, ...]] = {
     "move_left": ("left", "to the left", "leftward", "towards the left", "to the left side", "over to the left"),
@@ -270,6 +279,7 @@ PHRASES: dict[str, Pool] = {
         ("morphs into {colour}", "shifts its hue to {colour}"),
     ),
 }
+PHRASES = {kind: replace(pool, verb=True) for kind, pool in PHRASES.items()}  # each is a verb phrase
 PHRASES["spin_ccw"] = PHRASES["spin_cw"]
 TURN_WORDS = {
     "spin_cw": Pool(("clockwise", "in a clockwise direction")),
