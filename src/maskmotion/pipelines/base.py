@@ -10,7 +10,7 @@ from torch import nn
 
 from ..errors import InputError
 from ..models.io import load_model, read_model_config, save_model
-from ..text import TextEncoder
+from ..text import TextEncoder, named_text_model
 
 
 class StagePipeline:
@@ -56,11 +56,13 @@ def stage_text_encoders(
     models: dict[str, nn.Module], folders: dict[str, Path], text_model: str | os.PathLike | None, device
 ) -> dict[str, TextEncoder]:
     """One frozen text encoder per stage, each loaded once: the folder ``text_model`` for
-    the stages that read states of its width, the bundled MiniLM for the others.
+    the stages that read states of its width; for the others the encoder their export
+    records (a folder that exists here, or one that loads by name: `NAMED_TEXT_MODELS`),
+    else the bundled MiniLM.
 
     Stages trained on different encoders (a stage 1 on a larger encoder beside the
-    bundled stage 2) then run together. A stage that neither fits is refused naming the
-    encoder its export records; so is a ``text_model`` that no stage reads.
+    bundled stage 2) then run together. A stage whose recorded encoder cannot be found is
+    refused naming it; so is a ``text_model`` that no stage reads.
     """
     widths = {s: getattr(getattr(m, "cfg", None), "text_dim", None) for s, m in models.items()}
     given = TextEncoder(text_model, device=device) if text_model is not None else None
@@ -69,18 +71,20 @@ def stage_text_encoders(
             f"--text-model {text_model} gives {given.dim}-dim states but the loaded stages read "
             f"{', '.join(f'{s}: {w}' for s, w in widths.items())}; leave it out or give the encoder they were trained on"
         )
-    bundled: TextEncoder | None = None
+    loaded: dict[str, TextEncoder] = {}
     out: dict[str, TextEncoder] = {}
     for stage, width in widths.items():
         if given is not None and (width is None or width == given.dim):
             out[stage] = given
             continue
-        bundled = bundled or TextEncoder(device=device)
-        if width is not None and width != bundled.dim:
-            name = trained_text_model(folders[stage]) or "another encoder"
+        recorded = trained_text_model(folders[stage])
+        if recorded and not (Path(recorded).is_dir() or named_text_model(recorded)):
             raise InputError(
-                f"{folders[stage]} reads {width}-dim text states: it was trained on {name}; give that "
+                f"{folders[stage]} reads {width}-dim text states: it was trained on {recorded}; give that "
                 f"encoder's folder with --text-model DIR (text_model=DIR in Python)"
             )
-        out[stage] = bundled
+        key = str(named_text_model(recorded) or recorded) if recorded else ""
+        if key not in loaded:
+            loaded[key] = TextEncoder(recorded or None, device=device)
+        out[stage] = loaded[key]
     return out
