@@ -117,37 +117,37 @@ def test_video_dit_rejects_bad_shapes_and_missing_groups():
         video_config("tiny", frames=3)
 
 
-def test_motion_dit_shapes_padding_and_local_prompt_isolation():
-    cfg = motion_config("tiny")
-    model = _randomise(MotionDiT(cfg))
-    b, n = 2, 3
-    g = torch.Generator().manual_seed(0)
+def _motion_inputs(cfg, b=2, n=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
     x = torch.randn(b, n, cfg.frames, 5, generator=g)
     feats = torch.randn(b, n, object_feature_dim(), generator=g)
     present = torch.tensor([[True, True, False], [True, False, False]])
     text, tmask = torch.randn(b, 4, cfg.text_dim, generator=g), torch.ones(b, 4, dtype=torch.bool)
     local = torch.randn(b, 6, cfg.text_dim, generator=g)
-    local_ids = torch.tensor([[1, 1, 2, 2, 0, 0], [1, 1, 1, 0, 0, 0]])
-    t = torch.full((b,), 0.5)
+    local_ids = torch.tensor([[1, 1, 2, 2, 2, 0], [1, 1, 1, 0, 0, 0]])
+    return x, MotionConditions(
+        features=feats, object_mask=present, text_states=text, text_mask=tmask, local_states=local, local_ids=local_ids
+    )
 
-    def conds(local):
-        return MotionConditions(
-            features=feats, object_mask=present, text_states=text, text_mask=tmask, local_states=local, local_ids=local_ids
-        )
 
-    out = model(x, t, conds(local))
+def test_motion_dit_shapes_padding_and_local_prompt_isolation():
+    cfg = motion_config("tiny")
+    model = _randomise(MotionDiT(cfg))
+    x, cond = _motion_inputs(cfg)
+    t = torch.full((2,), 0.5)
+    out = model(x, t, cond)
     assert out.shape == x.shape and torch.isfinite(out).all()
     # A padded object's values never reach a real object.
     x2 = x.clone()
     x2[0, 2] += 5.0
-    out2 = model(x2, t, conds(local))
+    out2 = model(x2, t, cond)
     assert torch.allclose(out[0, :2], out2[0, :2], atol=1e-5)
     # Object 2's local prompt reaches object 2 only through the masked layer, but
     # self-attention then spreads it; with one block the first object's change stays
     # small next to the second's.
-    local2 = local.clone()
-    local2[0, 2:4] += 3.0
-    out3 = model(x, t, conds(local2))
+    local2 = cond.local_states.clone()
+    local2[0, 2:5] += 3.0
+    out3 = model(x, t, dataclasses.replace(cond, local_states=local2))
     assert (out3[0, 1] - out[0, 1]).abs().sum() > 0
 
 
@@ -312,19 +312,6 @@ def test_head_condition_starts_as_the_model_without_it(tmp_path):
         load_model_folder_into(VideoDiT(cfg), tmp_path / "extended")  # would drop trained weights
     with pytest.raises(WeightsError, match="dim"):
         load_model_folder_into(VideoDiT(video_config("tiny", head_condition=True, dim=48)), tmp_path / "plain")
-
-
-def _motion_inputs(cfg, b=2, n=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    x = torch.randn(b, n, cfg.frames, 5, generator=g)
-    feats = torch.randn(b, n, object_feature_dim(), generator=g)
-    present = torch.tensor([[True, True, False], [True, False, False]])
-    text, tmask = torch.randn(b, 4, cfg.text_dim, generator=g), torch.ones(b, 4, dtype=torch.bool)
-    local = torch.randn(b, 6, cfg.text_dim, generator=g)
-    local_ids = torch.tensor([[1, 1, 2, 2, 2, 0], [1, 1, 1, 0, 0, 0]])
-    return x, MotionConditions(
-        features=feats, object_mask=present, text_states=text, text_mask=tmask, local_states=local, local_ids=local_ids
-    )
 
 
 def test_object_sentences_match_a_per_object_loop():
