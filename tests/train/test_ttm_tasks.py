@@ -186,6 +186,26 @@ def test_unknown_variant_is_refused():
         VideoTask(VideoTaskOptions(**SMALL, variant="nope"))
 
 
+def test_text_noise_is_shaped_like_the_token_states_and_seeded():
+    task = MotionTask(MotionTaskOptions(**SMALL, text_noise=0.5))
+    noise = task._text_noise(torch.Size([20_000, task.text.dim]), torch.Generator().manual_seed(0))
+    tokens = torch.cat([s for i in range(len(task.seeds)) for s in task.bank.get(i)]).double()
+    cov_noise, cov_tokens = torch.cov(noise.double().T), torch.cov(tokens.T)
+    # Total variance a quarter of the states' (0.5²), and most of it along their main directions.
+    assert 0.2 < cov_noise.trace() / cov_tokens.trace() < 0.3
+    top = torch.linalg.eigh(cov_tokens).eigenvectors[:, -8:]  # (D, 8)
+    along = (top.T @ cov_noise @ top).trace() / cov_noise.trace()
+    assert along > (top.T @ cov_tokens @ top).trace() / cov_tokens.trace() - 0.1 and along > 8 / task.text.dim * 5
+    model, batch = task.build_model(), task.batch(0, 0, 1, 4)
+    with torch.no_grad():  # zero-initialised outputs would ignore every condition
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=torch.Generator().manual_seed(p.numel())))
+    a, b = (task.loss(model, batch, torch.Generator().manual_seed(1))[0] for _ in range(2))
+    assert torch.equal(a, b)  # a pure function of the generator, like every other draw
+    plain = MotionTask(MotionTaskOptions(**SMALL)).loss(model, batch, torch.Generator().manual_seed(1))[0]
+    assert not torch.equal(a, plain)
+
+
 def test_evaluation_only_wordings_are_refused_for_training():
     from maskmotion.errors import InputError
 

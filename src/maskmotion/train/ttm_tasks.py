@@ -280,6 +280,15 @@ class MotionTaskOptions(SceneOptions):
     differenced over frames). A per-frame loss weighs an error shared by neighbouring
     frames like one that alternates between them, though only the second makes the
     object jitter or stall; this term weighs the second more."""
+    text_noise: float = 0.0
+    """Training only: add to every prompt token state Gaussian noise shaped like the
+    spread of the pool's token states (their covariance, times this squared), so the
+    motion is learned over a neighbourhood of each phrase along the directions in which
+    real words differ, not at the phrase alone. 0 = off."""
+
+
+#: Token states sampled to estimate their covariance for ``text_noise``.
+_NOISE_SAMPLE_SCENES = 256
 
 
 class MotionTask(_SceneTask):
@@ -325,9 +334,12 @@ class MotionTask(_SceneTask):
         noise = torch.randn(x0.shape, generator=generator).to(x0.device)
         t = sample_times(b, generator, x0.device)
         keep_visual, keep_text = (m.to(x0.device) for m in self.drop_masks(b, generator))
+        text, local = batch["text"], batch["local"]
+        if self.opts.text_noise:
+            text, local = (s + self._text_noise(s.shape, generator).to(s.device) for s in (text, local))
         cond = MotionConditions(
-            features=batch["features"], object_mask=batch["present"], text_states=batch["text"],
-            text_mask=batch["text_mask"], local_states=batch["local"], local_ids=batch["owner"],
+            features=batch["features"], object_mask=batch["present"], text_states=text,
+            text_mask=batch["text_mask"], local_states=local, local_ids=batch["owner"],
         )
         v = model(interpolate(x0, noise, t), t, cond.dropped(visual=keep_visual, text=keep_text))
         error = v - (noise - x0)  # (B, L, T, C)
@@ -336,6 +348,18 @@ class MotionTask(_SceneTask):
             err = err + self.opts.step_weight * error.diff(dim=2).square().mean(dim=(2, 3))
         loss = (err * batch["present"]).sum() / batch["present"].sum()
         return loss, {}
+
+    def _text_noise(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
+        """(…, D) noise ~ N(0, text_noise² Σ), Σ the covariance of the pool's token states
+        (estimated once from the first scenes' prompts)."""
+        if getattr(self, "_noise_factor", None) is None:
+            n = min(_NOISE_SAMPLE_SCENES, len(self.seeds))
+            tokens = torch.cat([st for i in range(n) for st in self.bank.get(i)])  # (N, D)
+            cov = torch.cov(tokens.double().T)  # (D, D)
+            evals, evecs = torch.linalg.eigh(cov)
+            self._noise_factor = (evecs * evals.clamp(min=0).sqrt()).float()  # (D, D): Σ = F Fᵀ
+        z = torch.randn(shape, generator=generator)  # (…, D)
+        return self.opts.text_noise * z @ self._noise_factor.T
 
     @torch.no_grad()
     def evaluate(self, model) -> dict[str, float]:
