@@ -26,6 +26,10 @@ logger = logging.getLogger("maskmotion")
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 BACKBONE_CHOICES = ("small", "wan", "animatediff", "wan-i2v", "cogvideox-i2v")
 I2V_CHOICES = ("wan-i2v", "cogvideox-i2v")
+TEXT_MODEL_HELP = (
+    "local transformers text encoder (or all-mpnet-base-v2 by name) for the stages of its width; "
+    "the others read the encoder their export names, else the bundled MiniLM"
+)
 
 
 def _common_options() -> argparse.ArgumentParser:
@@ -187,7 +191,7 @@ def _add_model_arguments(p: argparse.ArgumentParser, renderer: bool = True, moti
         "--model", default="default", metavar="NAME_OR_PATH",
         help="bundled model name or a folder with motion/ and video/ (default: the bundled 'default')",
     )  # fmt: skip
-    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder (or all-mpnet-base-v2 by name) for the stages of its width; the others read the encoder their export names, else the bundled MiniLM")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help=TEXT_MODEL_HELP)
     p.add_argument(
         "--backbone", choices=BACKBONE_CHOICES, default="small",
         help="small: the bundled small TTM model (--model, default); wan or animatediff: TTM on that real "
@@ -721,7 +725,7 @@ def _add_demo(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) 
     p.add_argument("--model", default="default", metavar="NAME_OR_PATH", help="bundled model name or folder (default: default)")
     p.add_argument("--backbone", choices=BACKBONE_CHOICES, default="small", help="small (default), wan or animatediff (with --weights)")
     p.add_argument("--weights", type=Path, metavar="PATH", help="weights folder of --backbone wan/animatediff")
-    p.add_argument("--text-model", type=Path, metavar="DIR", help="local transformers text encoder (or all-mpnet-base-v2 by name) for the stages of its width; the others read the encoder their export names, else the bundled MiniLM")
+    p.add_argument("--text-model", type=Path, metavar="DIR", help=TEXT_MODEL_HELP)
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="default auto: a GPU if there is one")
     p.add_argument("--dtype", choices=["auto", "float32", "bfloat16", "float16"], default="auto",
                    help="precision of --backbone wan/animatediff models (default auto)")

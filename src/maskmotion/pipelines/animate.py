@@ -249,7 +249,8 @@ class AnimatePipeline:
         ``backbone="small"``: a bundled model by name or a folder holding ``motion/`` and
         ``video/``; each stage reads the frozen text encoder it was trained on:
         ``text_encoder`` for both if given, else the folder ``text_model`` for the stages of
-        its width and the bundled MiniLM for the others (`stage_text_encoders`).
+        its width and, for the others, the encoder their export records or the bundled
+        MiniLM (`stage_text_encoders`).
         ``backbone="wan"`` or
         ``"animatediff"``: a real backbone's weights folder (`BackboneTTM`), in ``dtype``.
         ``stages`` picks what to load: ("motion",) to plan only, ("video",) to render only,

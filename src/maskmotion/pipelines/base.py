@@ -25,7 +25,7 @@ class StagePipeline:
         self.device = torch.device(device)
         # A model trained on another frozen encoder reads states of another width; refuse
         # here rather than with a shape error inside the first attention layer.
-        width = getattr(getattr(model, "cfg", None), "text_dim", None)
+        width = text_width(model)
         if width is not None and width != self.text_encoder.dim:
             raise InputError(
                 f"this {self.stage_name} model reads {width}-dim text states but the text encoder gives "
@@ -42,6 +42,11 @@ class StagePipeline:
 
     def save_pretrained(self, path: str | os.PathLike) -> Path:
         return save_model(self.model, path)
+
+
+def text_width(model: nn.Module) -> int | None:
+    """The width of the text states a stage model reads (None if it reads none)."""
+    return getattr(getattr(model, "cfg", None), "text_dim", None)
 
 
 def trained_text_model(folder: str | os.PathLike) -> str:
@@ -64,7 +69,7 @@ def stage_text_encoders(
     bundled stage 2) then run together. A stage whose recorded encoder cannot be found is
     refused naming it; so is a ``text_model`` that no stage reads.
     """
-    widths = {s: getattr(getattr(m, "cfg", None), "text_dim", None) for s, m in models.items()}
+    widths = {s: text_width(m) for s, m in models.items()}
     given = TextEncoder(text_model, device=device) if text_model is not None else None
     if given is not None and given.dim not in widths.values():
         raise InputError(
@@ -78,12 +83,13 @@ def stage_text_encoders(
             out[stage] = given
             continue
         recorded = trained_text_model(folders[stage])
-        if recorded and not (Path(recorded).is_dir() or named_text_model(recorded)):
+        name = named_text_model(recorded) if recorded else None
+        if recorded and not (name or Path(recorded).is_dir()):
             raise InputError(
                 f"{folders[stage]} reads {width}-dim text states: it was trained on {recorded}; give that "
                 f"encoder's folder with --text-model DIR (text_model=DIR in Python)"
             )
-        key = str(named_text_model(recorded) or recorded) if recorded else ""
+        key = name or recorded  # "" = the bundled MiniLM
         if key not in loaded:
             loaded[key] = TextEncoder(recorded or None, device=device)
         out[stage] = loaded[key]

@@ -302,6 +302,7 @@ class MotionTask(_SceneTask):
                 "train stage1-pixel or backbone-stage1 from shards"
             )
         self.model_config = motion_config(opts.preset, frames=opts.frames, **opts.model)
+        self._noise_factor: torch.Tensor | None = None  # (D, D), for text_noise; built on first use
 
     def prompts(self, scene) -> list[str]:
         return [scene.motion_prompt, *scene.local_prompts]
@@ -352,7 +353,7 @@ class MotionTask(_SceneTask):
     def _text_noise(self, shape: torch.Size, generator: torch.Generator) -> torch.Tensor:
         """(…, D) noise ~ N(0, text_noise² Σ), Σ the covariance of the pool's token states
         (estimated once from the first scenes' prompts)."""
-        if getattr(self, "_noise_factor", None) is None:
+        if self._noise_factor is None:
             n = min(_NOISE_SAMPLE_SCENES, len(self.seeds))
             tokens = torch.cat([st for i in range(n) for st in self.bank.get(i)])  # (N, D)
             cov = torch.cov(tokens.double().T)  # (D, D)
